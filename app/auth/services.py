@@ -1,0 +1,155 @@
+"""Authentication of staff and graduates, and the principal objects Flask-Login sees."""
+from __future__ import annotations
+
+import hmac
+from functools import wraps
+from typing import Any
+
+import sqlalchemy as sa
+from flask import abort
+from flask_login import current_user
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.auth.models import User
+from app.core.enums import Role
+from app.extensions import db
+from app.graduates.models import Cohort, Graduate
+
+# A fixed hash to compare against when the account does not exist, so timing says nothing.
+_DUMMY_HASH = generate_password_hash("lixiao-timing-dummy")
+
+
+class StaffPrincipal:
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+    is_graduate = False
+
+    def __init__(self, user: User):
+        self.user = user
+
+    def get_id(self) -> str:
+        return f"u:{self.user.id}"
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.user, name)
+
+    def has_role(self, *roles: str) -> bool:
+        return self.user.role in roles
+
+    def checkpoint_keys(self) -> list[str]:
+        return [c.key for c in self.user.checkpoints]
+
+
+class GraduatePrincipal:
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+    is_graduate = True
+    role = "graduate"
+
+    def __init__(self, graduate: Graduate):
+        self.graduate = graduate
+
+    def get_id(self) -> str:
+        return f"g:{self.graduate.id}"
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.graduate, name)
+
+    def has_role(self, *roles: str) -> bool:
+        return "graduate" in roles
+
+    @property
+    def must_change_password(self) -> bool:
+        return self.graduate.password_hash is None
+
+
+def load_principal(ident: str):
+    kind, _, raw = (ident or "").partition(":")
+    if not raw.isdigit():
+        return None
+    if kind == "u":
+        user = db.session.get(User, int(raw))
+        return StaffPrincipal(user) if user is not None and user.active else None
+    if kind == "g":
+        graduate = db.session.get(Graduate, int(raw))
+        return GraduatePrincipal(graduate) if graduate is not None else None
+    return None
+
+
+def initial_password(graduate: Graduate) -> str:
+    return (graduate.id_card or "")[-6:].upper()
+
+
+def authenticate_staff(username: str, password: str) -> User | None:
+    user = db.session.scalar(sa.select(User).where(User.username == (username or "").strip()))
+    if user is None or not user.active:
+        check_password_hash(_DUMMY_HASH, password or "")
+        return None
+    return user if user.check_password(password or "") else None
+
+
+def find_graduate(student_no: str) -> Graduate | None:
+    """The graduate with this student number in the most recent cohort."""
+    return db.session.scalar(
+        sa.select(Graduate).join(Cohort).where(Graduate.student_no == (student_no or "").strip())
+        .order_by(Cohort.year.desc()).limit(1))
+
+
+def authenticate_graduate(student_no: str, password: str) -> Graduate | None:
+    graduate = find_graduate(student_no)
+    password = password or ""
+    if graduate is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if graduate.password_hash is None:
+        ok = hmac.compare_digest(password.strip().upper().encode(), initial_password(graduate).encode())
+        return graduate if ok and password else None
+    return graduate if check_password_hash(graduate.password_hash, password) else None
+
+
+def set_graduate_password(graduate: Graduate, password: str) -> None:
+    graduate.password_hash = generate_password_hash(password)
+    db.session.commit()
+
+
+def create_user(username: str, role: str, password: str, checkpoint_keys: list[str] | None = None,
+                display_name: str = "") -> User:
+    from app.workflow.models import Checkpoint
+
+    if role not in set(Role):
+        raise ValueError(f"unknown role {role!r}; use one of {', '.join(Role)}")
+    if db.session.scalar(sa.select(User.id).where(User.username == username)) is not None:
+        raise ValueError(f"user {username!r} already exists")
+    keys = list(dict.fromkeys(checkpoint_keys or []))
+    checkpoints = list(db.session.scalars(sa.select(Checkpoint).where(Checkpoint.key.in_(keys)))) if keys else []
+    missing = set(keys) - {c.key for c in checkpoints}
+    if missing:
+        raise ValueError(f"unknown checkpoint(s): {', '.join(sorted(missing))}")
+    if role == Role.OPERATOR and not checkpoints:
+        raise ValueError("an operator needs at least one --checkpoint")
+    user = User(username=username, role=role, display_name=display_name or username, checkpoints=checkpoints)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def roles_required(*roles: str):
+    """Coarse permission: login plus one of ``roles`` (403 otherwise)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                from flask import current_app
+
+                return current_app.login_manager.unauthorized()
+            if not current_user.has_role(*roles):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator

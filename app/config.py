@@ -1,0 +1,59 @@
+"""Configuration layers: these defaults -> instance/config.py -> environment."""
+from __future__ import annotations
+
+import os
+
+DEV_SECRET_KEY = "dev-insecure-change-me"
+
+# Plain environment variables that map to config keys (besides LIXIAO_* prefixed ones).
+ENV_KEYS = {
+    "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
+    "SECRET_KEY": "SECRET_KEY",
+    "REDIS_URL": "RATELIMIT_STORAGE_URI",
+    "MAIL_SERVER": "MAIL_SERVER",
+    "MAIL_PORT": "MAIL_PORT",
+    "MAIL_DEFAULT_SENDER": "MAIL_DEFAULT_SENDER",
+}
+
+
+class DefaultConfig:
+    SECRET_KEY = DEV_SECRET_KEY
+    SQLALCHEMY_DATABASE_URI: str | None = None  # None -> sqlite:///<instance>/lixiao.sqlite
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    BABEL_DEFAULT_LOCALE = "zh_CN"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    LANGUAGES = ("zh_CN", "en")
+    WTF_CSRF_TIME_LIMIT = None
+    MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+    BPMN_MAX_BYTES = 2 * 1024 * 1024
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = "10 per minute;100 per hour"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    MAIL_SERVER: str | None = None
+    MAIL_PORT = 25
+    MAIL_DEFAULT_SENDER = "lixiao@localhost"
+    SCHOOL_NAME = "示例大学"
+    SCHOOL_NAME_EN = "Example University"
+
+
+def env_overrides(environ: os._Environ | dict | None = None) -> dict:
+    environ = os.environ if environ is None else environ
+    out = {}
+    for env_name, key in ENV_KEYS.items():
+        if environ.get(env_name):
+            out[key] = environ[env_name]
+    if "MAIL_PORT" in out:
+        out["MAIL_PORT"] = int(out["MAIL_PORT"])
+    return out
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the usual spellings and pick the psycopg 3 driver for PostgreSQL."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url

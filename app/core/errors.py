@@ -1,0 +1,35 @@
+"""Error pages (HTML) and JSON errors for /api/."""
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def init_app(app: Flask) -> None:
+    def handler(code: int, title_fn):
+        def handle(err):
+            message = getattr(err, "description", "") if code not in (404, 500) else ""
+            if _wants_json():
+                return jsonify(error=title_fn(), message=message), code
+            return render_template("errors/error.html", code=code, title=title_fn(), message=message), code
+        return handle
+
+    app.register_error_handler(400, handler(400, lambda: _("Bad request")))
+    app.register_error_handler(403, handler(403, lambda: _("You are not allowed to do this")))
+    app.register_error_handler(404, handler(404, lambda: _("Page not found")))
+    app.register_error_handler(405, handler(405, lambda: _("Method not allowed")))
+    app.register_error_handler(413, handler(413, lambda: _("The upload is too large")))
+    app.register_error_handler(429, handler(429, lambda: _("Too many attempts, please wait a moment")))
+    app.register_error_handler(500, handler(500, lambda: _("Something went wrong on our side")))
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(err):
+        msg = _("The form has expired or was sent from elsewhere. Please reload the page and try again.")
+        if _wants_json():
+            return jsonify(error="csrf", message=msg), 400
+        return render_template("errors/error.html", code=400, title=_("Bad request"), message=msg), 400

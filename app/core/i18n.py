@@ -1,0 +1,56 @@
+"""Template helpers for language and status labels."""
+from __future__ import annotations
+
+from flask import Flask
+from flask_babel import get_locale, lazy_gettext as _l
+
+STATUS_LABELS = {
+    "blocked": _l("Waiting for a precondition"),
+    "pending": _l("Pending"),
+    "rejected": _l("Not passed"),
+    "passed": _l("Passed"),
+    "waived": _l("Waived (deferred)"),
+    "not_required": _l("Not required"),
+    "in_progress": _l("In progress"),
+    "eligible": _l("Ready for certificates"),
+    "completed": _l("Completed"),
+}
+STATUS_CLASSES = {
+    "blocked": "secondary", "pending": "warning", "rejected": "danger", "passed": "success",
+    "waived": "info", "not_required": "light", "in_progress": "warning", "eligible": "primary",
+    "completed": "success",
+}
+GTYPE_LABELS = {
+    "undergraduate": _l("Undergraduate"),
+    "postgraduate_dual": _l("Postgraduate (dual certificate)"),
+    "postgraduate_single": _l("Postgraduate (single certificate)"),
+}
+SOURCE_LABELS = {
+    "manual": _l("operator"), "batch": _l("batch"), "import": _l("Excel import"), "api": _l("sync"),
+    "auto": _l("automatic rule"), "system": _l("system"),
+}
+
+
+def is_english() -> bool:
+    loc = get_locale()
+    return bool(loc and loc.language == "en")
+
+
+def item_name(meta: dict) -> str:
+    if is_english() and meta.get("name_en"):
+        return meta["name_en"]
+    return meta.get("name", meta.get("key", ""))
+
+
+def init_app(app: Flask) -> None:
+    @app.context_processor
+    def inject():
+        return {
+            "status_label": lambda s: STATUS_LABELS.get(s, s),
+            "status_class": lambda s: STATUS_CLASSES.get(s, "secondary"),
+            "gtype_label": lambda s: GTYPE_LABELS.get(s, s),
+            "source_label": lambda s: SOURCE_LABELS.get(s, s or ""),
+            "item_name": item_name,
+            "is_english": is_english,
+            "current_locale": lambda: str(get_locale() or "zh_CN"),
+        }

@@ -1,0 +1,49 @@
+"""The default checkpoint catalogue (离校点), seeded by the first migration.
+
+Lane names in a BPMN diagram must be a checkpoint's Chinese name or its key.
+Admins may edit place, phone, hours and instructions; keys stay stable.
+"""
+from __future__ import annotations
+
+# key, name (zh), name (en), department, place, phone, office hours, instructions
+DEFAULT_CHECKPOINTS: list[tuple[str, str, str, str, str, str, str, str]] = [
+    ("advisor", "导师", "Advisor", "研究生导师", "导师办公室", "", "工作日",
+     "联系导师登录离校系统进行毕业条件审核；该环节是研究生其他离校手续的前置环节。"),
+    ("college", "学院离校点", "College office", "各学院学工办", "学院办公楼 101", "0731-58290001",
+     "工作日 8:30–11:30, 14:30–17:30", "党员领取组织关系介绍信；团员转出团组织关系；归还借用的教学仪器；确认国家助学贷款还款手续。"),
+    ("library", "图书馆", "Library", "图书馆流通部", "图书馆一楼总服务台", "0731-58290002",
+     "每天 8:00–21:30", "归还所借图书并缴清欠费；研究生需提交学位论文。借阅册数和欠费都为 0 时系统自动通过。"),
+    ("student_affairs", "学生工作处", "Student affairs office", "学生工作处", "行政楼 203", "0731-58290003",
+     "工作日 8:30–11:30, 14:30–17:30", "学生证交班级负责人统一上交；办理生源地助学贷款还款确认。"),
+    ("utilities", "水电通信中心", "Utilities centre", "后勤保障处水电通信中心", "后勤服务楼 105", "0731-58290004",
+     "工作日 8:00–12:00, 14:30–17:30", "按寝室缴清电费，由寝室代表统一办理。"),
+    ("dormitory", "宿管中心", "Dormitory management", "学生公寓管理中心", "各楼栋值班室", "0731-58290005",
+     "每天 8:00–22:00", "清理宿舍用品，交还钥匙，按寝室办理退宿。未在校住宿的同学单独办理。"),
+    ("network", "网络信息中心", "Network centre", "网络信息中心", "信息楼 110", "0731-58290006",
+     "工作日 8:30–17:30", "归还借用的交换机。"),
+    ("finance", "财务处", "Finance office", "计划财务处", "行政楼一楼收费大厅", "0731-58290007",
+     "工作日 8:30–11:30, 14:30–17:00", "缴清学杂费和财务借款。欠费为 0 时系统自动通过；确有困难可到缓交办理点申请缓交。"),
+    ("lab_equipment", "实验室与设备管理处", "Laboratory and equipment office", "实验室与设备管理处设备科",
+     "实验楼 302", "027-67880008", "工作日 8:30–17:00", "归还借用的实验设备。"),
+    ("state_key_lab", "国家重点实验室", "State key laboratory", "国家重点实验室办公室", "科研楼 501",
+     "027-67880009", "工作日 8:30–17:00", "结清测试费。"),
+    ("hospital", "校医院", "University hospital", "校医院", "校医院一楼收费处", "027-67880010",
+     "每天 8:00–17:00", "结清住院费用。"),
+    ("employment", "学生就业创业指导处", "Career guidance office", "学生就业创业指导处", "学生活动中心 208",
+     "027-67880011", "工作日 8:30–17:00", "在就业信息网填报就业方案并经审核无误。"),
+    ("college_student_work", "培养单位学生工作组", "College student-work group", "各培养单位学生工作组",
+     "各学院办公室", "", "工作日", "提交毕业生登记表并完成鉴定，完成团组织关系转接。"),
+    ("graduate_secretary", "培养单位研究生秘书", "College graduate secretary", "各培养单位研究生秘书",
+     "各学院研究生秘书办公室", "", "工作日", "提交归档的答辩纸质材料以及入学登记表。"),
+    ("certificates", "学院证件发放", "Certificate desk (college)", "各学院", "学院办公楼 101", "0731-58290001",
+     "工作日 8:30–11:30, 14:30–17:30", "完成全部离校手续后领取毕业证、学位证、报到证（三证）和户口迁移证明。"),
+    ("academic_affairs", "教务处", "Academic affairs office", "教务处", "行政楼 305", "0731-58290012",
+     "工作日 8:30–11:30, 14:30–17:30", "暂缓发放两证的毕业生，清理相关事项后到教务处领取。"),
+    ("graduate_school", "研究生院", "Graduate school", "研究生院学位办", "行政楼 401", "027-67880013",
+     "工作日 8:30–17:00", "完成全部离校手续后领取毕业证和学位证。"),
+    ("waiver", "缓交办理点", "Deferred-payment desk (缓交)", "学生工作处", "行政楼 203", "0731-58290003",
+     "工作日 8:30–11:30, 14:30–17:30", "凭缓交证明办理欠费缓交，解除欠费对领取证件的限制。"),
+]
+
+# Checkpoints that never own user tasks (special desks).
+SPECIAL_CHECKPOINTS = frozenset({"waiver"})

@@ -1,0 +1,518 @@
+"""Use cases on graduates' clearances. Each public function is one transaction.
+
+Every change loads the engine state under a row lock (PostgreSQL) and saves, in the
+same transaction, the new engine state with a version check (everywhere), the
+changed projection rows and one audit event per changed item.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from flask import has_request_context, request
+from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from app.core.enums import ClearanceStatus, ItemStatus, Source
+from app.core.time import utcnow
+from app.extensions import db
+from app.graduates.attributes import attributes_of
+from app.graduates.models import Cohort, Graduate
+from app.workflow.engine import SERIALIZER_VERSION, ActionRefused, Instance, ItemState, cached_process
+from app.workflow.models import Checkpoint, Clearance, ClearanceItem, Event, ProcessVersion
+from app.workflow.validate import Problem, validate
+
+ACTIONS = ("confirm", "reject", "reopen", "waive", "unwaive")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, for the audit trail."""
+
+    user_id: int | None
+    label: str
+    source: str = Source.MANUAL
+    remote_addr: str | None = None
+
+    @classmethod
+    def system(cls, label: str = "system", source: str = Source.SYSTEM) -> "Actor":
+        return cls(None, label, source, None)
+
+    @classmethod
+    def for_user(cls, user, source: str = Source.MANUAL) -> "Actor":
+        addr = request.remote_addr if has_request_context() else None
+        label = getattr(user, "display_name", "") or getattr(user, "username", "")
+        return cls(getattr(user, "id", None), label, source, addr)
+
+
+class PublishRefused(Exception):
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
+class ConcurrentChange(Exception):
+    """Another transaction changed the clearance first (version check failed)."""
+
+
+@dataclass
+class Outcome:
+    graduate_id: int
+    ok: bool
+    code: str = "ok"
+    message: str = ""
+    old: str | None = None
+    new: str | None = None
+
+
+@dataclass
+class BatchResult:
+    outcomes: list[Outcome] = field(default_factory=list)
+    applied: bool = False
+
+    @property
+    def succeeded(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.ok]
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+
+class BatchRefused(Exception):
+    def __init__(self, result: BatchResult):
+        super().__init__(f"{len(result.failed)} of {len(result.outcomes)} refused")
+        self.result = result
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def lane_names() -> dict[str, str]:
+    """Lane name (checkpoint name or key) -> checkpoint key, for the validator."""
+    from app.workflow.catalog import SPECIAL_CHECKPOINTS
+
+    out: dict[str, str] = {}
+    for key, name in db.session.execute(sa.select(Checkpoint.key, Checkpoint.name)):
+        if key in SPECIAL_CHECKPOINTS:
+            continue
+        out[name] = key
+        out[key] = key
+    return out
+
+
+def ensure_default_checkpoints() -> int:
+    """Insert catalogue checkpoints that are missing (used by the migration and tests)."""
+    from app.workflow.catalog import DEFAULT_CHECKPOINTS
+
+    existing = set(db.session.scalars(sa.select(Checkpoint.key)))
+    added = 0
+    for order, (key, name, name_en, dept, place, phone, hours, instr) in enumerate(DEFAULT_CHECKPOINTS):
+        if key in existing:
+            continue
+        db.session.add(Checkpoint(key=key, name=name, name_en=name_en, department=dept, place=place,
+                                  phone=phone, office_hours=hours, instructions=instr,
+                                  sort_order=(order + 1) * 10))
+        added += 1
+    db.session.commit()
+    return added
+
+
+def validate_bpmn(data: bytes, filename: str = "process.bpmn"):
+    from flask import current_app
+
+    return validate(data, lane_names(), max_bytes=current_app.config["BPMN_MAX_BYTES"], filename=filename)
+
+
+# ----------------------------------------------------------------------------- publishing
+def publish(data: bytes, cohort: Cohort, gtype: str, published_by: str,
+            filename: str = "process.bpmn") -> ProcessVersion:
+    """Validate and store a new immutable version; refuses a diagram with problems."""
+    from app.core.enums import GraduateType
+
+    if gtype not in set(GraduateType):
+        raise PublishRefused([Problem("", 0, _("unknown graduate type %(t)s", t=gtype))])
+    result = validate_bpmn(data, filename)
+    if not result.ok:
+        raise PublishRefused(result.problems)
+    keys = {m["checkpoint"] for m in result.items}
+    ids = dict(db.session.execute(sa.select(Checkpoint.key, Checkpoint.id).where(Checkpoint.key.in_(keys))).all())
+    for m in result.items:
+        m["checkpoint_id"] = ids[m["checkpoint"]]
+    sha = hashlib.sha256(data).hexdigest()
+    latest = db.session.scalar(
+        sa.select(ProcessVersion).where(ProcessVersion.cohort_id == cohort.id, ProcessVersion.gtype == gtype)
+        .order_by(ProcessVersion.version.desc()).limit(1))
+    if latest is not None and latest.sha256 == sha:
+        return latest  # publishing the same bytes twice is a no-op
+    version = ProcessVersion(
+        cohort_id=cohort.id, gtype=gtype, version=(latest.version + 1) if latest else 1,
+        process_id=result.process_id, filename=filename[:200], bpmn=bytes(data), sha256=sha,
+        items_meta=result.items, published_by=published_by[:64],
+    )
+    db.session.add(version)
+    db.session.add(Event(action="publish", new=f"{gtype} v{version.version}", reason=filename[:200],
+                         source=Source.SYSTEM, actor=published_by[:64]))
+    db.session.commit()
+    return version
+
+
+def latest_versions(cohort_id: int) -> dict[str, ProcessVersion]:
+    out: dict[str, ProcessVersion] = {}
+    for pv in db.session.scalars(
+        sa.select(ProcessVersion).where(ProcessVersion.cohort_id == cohort_id).order_by(ProcessVersion.version)
+    ):
+        out[pv.gtype] = pv
+    return out
+
+
+_VERSION_CACHE: dict[int, tuple[Any, dict[str, dict[str, Any]]]] = {}
+
+
+def _runtime(pv: ProcessVersion):
+    """(parsed spec, meta by key) for a published version; cached, versions are immutable."""
+    hit = _VERSION_CACHE.get(pv.id)
+    if hit is None or hit[0] is None:
+        parsed = cached_process(pv.sha256, pv.bpmn, pv.process_id)
+        hit = (parsed, pv.meta_by_key())
+        _VERSION_CACHE[pv.id] = hit
+    return hit
+
+
+def _runtime_by_id(version_id: int):
+    hit = _VERSION_CACHE.get(version_id)
+    if hit is not None:
+        return hit
+    return _runtime(db.session.get(ProcessVersion, version_id))
+
+
+# ----------------------------------------------------------------------------- starting
+@dataclass
+class StartReport:
+    started: int = 0
+    already: int = 0
+    no_process: dict[str, int] = field(default_factory=dict)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def start_graduates(graduates: Sequence[Graduate], versions: dict[str, ProcessVersion],
+                    actor: Actor) -> StartReport:
+    """Start clearances for ``graduates`` (without one) in one transaction."""
+    report = StartReport()
+    now = utcnow()
+    clear_rows, pending = [], []
+    for g in graduates:
+        pv = versions.get(g.gtype)
+        if pv is None:
+            report.no_process[g.gtype] = report.no_process.get(g.gtype, 0) + 1
+            continue
+        parsed, meta = _runtime(pv)
+        attrs = attributes_of(g)
+        try:
+            inst = Instance.start(parsed, meta, attrs)
+        except Exception as exc:  # noqa: BLE001 - a diagram/data problem for this graduate only
+            report.failed.append((g.student_no, str(exc)[:200]))
+            continue
+        items = inst.items()
+        clear_rows.append({
+            "graduate_id": g.id, "process_version_id": pv.id, "state": inst.dump(),
+            "serializer_version": SERIALIZER_VERSION, "status": inst.status(items), "version": 1,
+            "started_at": now, "updated_at": now,
+        })
+        pending.append((g, pv, meta, items))
+    if not clear_rows:
+        return report
+    ids = db.session.execute(
+        sa.insert(Clearance).returning(Clearance.id, Clearance.graduate_id, sort_by_parameter_order=True),
+        clear_rows,
+    ).all()
+    item_rows, event_rows = [], []
+    for (cid, gid), (g, pv, meta, items) in zip(ids, pending):
+        event_rows.append(_event_row(gid, cid, None, "start", None, ClearanceStatus.IN_PROGRESS,
+                                     f"{pv.gtype} v{pv.version}", actor, now))
+        for key, st in items.items():
+            m = meta[key]
+            auto = st.auto and st.status == ItemStatus.PASSED
+            item_rows.append({
+                "clearance_id": cid, "graduate_id": gid, "checkpoint_id": m["checkpoint_id"],
+                "task_key": key, "sort_order": m["order"], "status": st.status, "reason": st.reason,
+                "blocked_by": ",".join(st.blocked_by) or None, "source": Source.AUTO if auto else None,
+                "actor_id": None, "updated_at": now if auto else None, "waived_until": None,
+            })
+            if auto:
+                event_rows.append(_event_row(gid, cid, key, "auto_pass", ItemStatus.PENDING, ItemStatus.PASSED,
+                                             None, Actor.system("auto", Source.AUTO), now))
+    db.session.execute(sa.insert(ClearanceItem), item_rows)
+    db.session.execute(sa.insert(Event), event_rows)
+    report.started = len(clear_rows)
+    return report
+
+
+def start_cohort(cohort: Cohort, actor: Actor, *, chunk: int = 500,
+                 progress: Callable[[int, int], None] | None = None) -> StartReport:
+    """Start every graduate of ``cohort`` without a clearance; safe to re-run (commits per chunk)."""
+    versions = latest_versions(cohort.id)
+    total_report = StartReport()
+    todo_ids = list(db.session.scalars(
+        sa.select(Graduate.id).where(Graduate.cohort_id == cohort.id, ~Graduate.clearance.has())
+        .order_by(Graduate.id)))
+    total_report.already = db.session.scalar(
+        sa.select(sa.func.count()).select_from(Graduate)
+        .where(Graduate.cohort_id == cohort.id, Graduate.clearance.has())) or 0
+    done = 0
+    for i in range(0, len(todo_ids), chunk):
+        part = todo_ids[i:i + chunk]
+        for attempt in range(3):
+            graduates = list(db.session.scalars(
+                sa.select(Graduate).where(Graduate.id.in_(part), ~Graduate.clearance.has())))
+            try:
+                rep = start_graduates(graduates, versions, actor)
+                db.session.commit()
+                break
+            except IntegrityError:  # another process started some of them meanwhile
+                db.session.rollback()
+                if attempt == 2:
+                    raise
+        total_report.started += rep.started
+        total_report.failed.extend(rep.failed)
+        for k, v in rep.no_process.items():
+            total_report.no_process[k] = total_report.no_process.get(k, 0) + v
+        done += len(part)
+        db.session.expunge_all()
+        if progress:
+            progress(done, len(todo_ids))
+    return total_report
+
+
+# ----------------------------------------------------------------------------- actions
+def _event_row(gid, cid, key, action, old, new, reason, actor: Actor, now) -> dict[str, Any]:
+    return {
+        "graduate_id": gid, "clearance_id": cid, "task_key": key, "action": action,
+        "old": old, "new": new, "reason": reason, "source": actor.source, "actor_id": actor.user_id,
+        "actor": (actor.label or "")[:64], "remote_addr": actor.remote_addr, "at": now,
+    }
+
+
+def _lock_clearances(graduate_ids: Iterable[int]) -> list[Clearance]:
+    stmt = (sa.select(Clearance).where(Clearance.graduate_id.in_(list(graduate_ids)))
+            .order_by(Clearance.id).execution_options(populate_existing=True))
+    if db.engine.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=Clearance)
+    return list(db.session.scalars(stmt))
+
+
+def _perform(inst: Instance, action: str, key: str, reason: str | None) -> None:
+    if action == "confirm":
+        inst.confirm(key)
+    elif action == "reject":
+        inst.reject(key, reason or "")
+    elif action == "reopen":
+        inst.reopen(key)
+    elif action == "waive":
+        inst.waive(key, reason or "")
+    elif action == "unwaive":
+        inst.unwaive(key)
+    elif action == "refresh":
+        inst.apply_auto_rules()
+    else:  # pragma: no cover - callers pass ACTIONS
+        raise ValueError(action)
+
+
+def apply(graduate_ids: Sequence[int], key: str | None, action: str, actor: Actor, *,
+          reason: str | None = None, waived_until: date | None = None, strict: bool = True,
+          retries: int = 5) -> BatchResult:
+    """Apply one action to one item of several graduates' clearances in ONE transaction.
+
+    ``strict``: all or nothing (any refusal rolls everything back and raises BatchRefused).
+    Otherwise refused graduates are reported and the others applied.
+    """
+    if action in ("reject", "reopen", "waive", "unwaive") and not (reason or "").strip():
+        raise ValueError(_("a reason is required"))
+    last: Exception | None = None
+    for attempt in range(retries):
+        try:
+            result = _apply_once(list(dict.fromkeys(graduate_ids)), key, action, actor,
+                                 (reason or "").strip() or None, waived_until, strict)
+            db.session.commit()
+            result.applied = True
+            return result
+        except (ConcurrentChange, OperationalError) as exc:
+            db.session.rollback()
+            last = exc
+            time.sleep(0.01 * (attempt + 1))
+        except BaseException:
+            db.session.rollback()
+            raise
+    raise ConcurrentChange(str(last))
+
+
+def _apply_once(graduate_ids: list[int], key: str | None, action: str, actor: Actor, reason: str | None,
+                waived_until: date | None, strict: bool) -> BatchResult:
+    now = utcnow()
+    result = BatchResult()
+    clearances = {c.graduate_id: c for c in _lock_clearances(graduate_ids)}
+    graduates = {g.id: g for g in db.session.scalars(sa.select(Graduate).where(Graduate.id.in_(graduate_ids)))}
+    rows: dict[int, dict[str, ClearanceItem]] = {}
+    if clearances:
+        for item in db.session.scalars(sa.select(ClearanceItem).where(
+                ClearanceItem.clearance_id.in_([c.id for c in clearances.values()]))
+                .execution_options(populate_existing=True)):
+            rows.setdefault(item.clearance_id, {})[item.task_key] = item
+    item_updates, event_rows = [], []
+    for gid in graduate_ids:
+        clearance = clearances.get(gid)
+        if clearance is None:
+            result.outcomes.append(Outcome(gid, False, "no_clearance", _("clearance not started")))
+            continue
+        parsed, meta = _runtime_by_id(clearance.process_version_id)
+        graduate = graduates[gid]
+        inst = Instance.load(clearance.state, parsed, meta, attributes_of(graduate))
+        current = rows.get(clearance.id, {})
+        old_status = current[key].status if key and key in current else None
+        try:
+            _perform(inst, action, key, reason)
+        except ActionRefused as refusal:
+            result.outcomes.append(Outcome(gid, False, refusal.code, refusal_message(refusal, meta),
+                                           old_status, old_status))
+            continue
+        new_items = inst.items()
+        changed = _diff(current, new_items)
+        auto_keys = {k for k, why in inst.changes}
+        for k, st in changed.items():
+            item = current[k]
+            is_target = k == key
+            source = actor.source if is_target else (Source.AUTO if k in auto_keys else Source.SYSTEM)
+            upd = {
+                "id": item.id, "status": st.status, "reason": st.reason if st.status != ItemStatus.REJECTED
+                else st.reason, "blocked_by": ",".join(st.blocked_by) or None,
+                "source": source if (is_target or k in auto_keys) else item.source,
+                "actor_id": actor.user_id if is_target else item.actor_id,
+                "updated_at": now, "waived_until": (waived_until if action == "waive" and is_target
+                                                    else (None if st.status != ItemStatus.WAIVED
+                                                          else item.waived_until)),
+            }
+            if is_target and action in ("reopen", "unwaive"):
+                upd["reason"] = reason
+            item_updates.append(upd)
+            ev_action = action if is_target else ("auto_pass" if (k, "auto_pass") in inst.changes
+                                                   else "auto_revert" if (k, "auto_revert") in inst.changes
+                                                   else "cascade")
+            ev_actor = actor if is_target else Actor.system("auto" if k in auto_keys else "engine",
+                                                             Source.AUTO if k in auto_keys else Source.SYSTEM)
+            if is_target or item.status != st.status:   # blocked_by bookkeeping is not an event
+                event_rows.append(_event_row(gid, clearance.id, k, ev_action, item.status, st.status,
+                                             reason if is_target else None, ev_actor, now))
+        if key and key not in changed and action != "refresh" and key in current:
+            # e.g. a waived item confirmed later, or a second rejection with a new reason
+            item = current[key]
+            item_updates.append({"id": item.id, "status": new_items[key].status,
+                                 "reason": new_items[key].reason, "blocked_by": item.blocked_by,
+                                 "source": actor.source, "actor_id": actor.user_id, "updated_at": now,
+                                 "waived_until": None if new_items[key].status != ItemStatus.WAIVED
+                                 else item.waived_until})
+            event_rows.append(_event_row(gid, clearance.id, key, action, item.status, new_items[key].status,
+                                         reason, actor, now))
+        new_state = inst.dump()
+        new_status = inst.status(new_items)
+        res = db.session.execute(
+            sa.update(Clearance).where(Clearance.id == clearance.id, Clearance.version == clearance.version)
+            .values(state=new_state, status=new_status, version=clearance.version + 1, updated_at=now)
+            .execution_options(synchronize_session=False))
+        if res.rowcount != 1:
+            raise ConcurrentChange(f"clearance {clearance.id} changed meanwhile")
+        if clearance.status != new_status:
+            event_rows.append(_event_row(gid, clearance.id, None, "status", clearance.status, new_status,
+                                         None, Actor.system("engine"), now))
+        result.outcomes.append(Outcome(gid, True, "ok", "", old_status,
+                                       new_items[key].status if key in new_items else None))
+    if strict and result.failed:
+        raise BatchRefused(result)
+    if item_updates:
+        db.session.execute(
+            sa.update(ClearanceItem),
+            item_updates)
+    if event_rows:
+        db.session.execute(sa.insert(Event), event_rows)
+    return result
+
+
+def _diff(current: dict[str, ClearanceItem], new: dict[str, ItemState]) -> dict[str, ItemState]:
+    out = {}
+    for k, st in new.items():
+        row = current.get(k)
+        if row is None:
+            continue
+        blocked = ",".join(st.blocked_by) or None
+        if row.status != st.status or (st.status == ItemStatus.REJECTED and row.reason != st.reason) \
+                or row.blocked_by != blocked:
+            out[k] = st
+    return out
+
+
+def refusal_message(refusal: ActionRefused, meta: dict[str, dict[str, Any]] | None = None) -> str:
+    meta = meta or {}
+
+    def name(k: str) -> str:
+        m = meta.get(k)
+        return m["name"] if m else k
+
+    p = refusal.params
+    item = name(p.get("item", ""))
+    messages = {
+        "unknown_item": _("%(item)s is not an item of this graduate's process", item=item),
+        "not_required": _("%(item)s is not required for this graduate", item=item),
+        "blocked": _("%(item)s is waiting for: %(blockers)s", item=item,
+                     blockers="、".join(name(b) for b in p.get("blockers", [])) or _("an earlier step")),
+        "already_passed": _("%(item)s is already passed", item=item),
+        "already_waived": _("%(item)s is already waived", item=item),
+        "not_open": _("%(item)s cannot be changed now", item=item),
+        "not_waivable": _("%(item)s cannot be waived", item=item),
+        "not_waived": _("%(item)s is not waived", item=item),
+        "not_passed": _("%(item)s is not passed, there is nothing to re-open", item=item),
+        "certificates_issued": _("certificates were already issued: %(item)s can no longer be changed",
+                                 item=item),
+        "later_items_done": _("re-open the later items first: %(later)s",
+                              later="、".join(name(k) for k in p.get("later", []))),
+    }
+    return messages.get(refusal.code, refusal.code)
+
+
+# ----------------------------------------------------------------------------- attributes
+def update_attributes(graduate_id: int, changes: dict[str, Any], actor: Actor) -> BatchResult | None:
+    """Change a graduate's source attributes and re-evaluate auto-pass rules, one transaction."""
+    from app.graduates.attributes import ATTRIBUTES
+
+    graduate = db.session.get(Graduate, graduate_id)
+    if graduate is None:
+        raise LookupError(graduate_id)
+    for name, value in changes.items():
+        if name not in ATTRIBUTES:
+            raise ValueError(name)
+        setattr(graduate, name, value)
+    graduate.synced_at = utcnow()
+    db.session.flush()
+    has = db.session.scalar(sa.select(Clearance.id).where(Clearance.graduate_id == graduate_id))
+    if has is None:
+        db.session.commit()
+        return None
+    return apply([graduate_id], None, "refresh", actor, strict=False)
+
+
+def projection_mismatches(clearance: Clearance) -> list[tuple[str, str, str]]:
+    """(task key, projection status, engine status) for every item that disagrees."""
+    parsed, meta = _runtime_by_id(clearance.process_version_id)
+    inst = Instance.load(clearance.state, parsed, meta, attributes_of(clearance.graduate))
+    engine_items = inst.items()
+    rows = {i.task_key: i for i in db.session.scalars(
+        sa.select(ClearanceItem).where(ClearanceItem.clearance_id == clearance.id))}
+    out = []
+    for k, st in engine_items.items():
+        row = rows.get(k)
+        if row is None or row.status != st.status:
+            out.append((k, row.status if row else "-", st.status))
+    if inst.status(engine_items) != clearance.status:
+        out.append(("<clearance>", clearance.status, inst.status(engine_items)))
+    return out
