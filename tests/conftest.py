@@ -52,6 +52,8 @@ def app(db_url):
             _db.drop_all()
         _db.create_all()
     yield app
+    with app.app_context():
+        _db.engine.dispose()   # close pooled connections (ResourceWarning otherwise)
 
 
 def _clean(engine) -> None:

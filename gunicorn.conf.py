@@ -1,0 +1,57 @@
+"""Gunicorn settings for Lixiao in production: `gunicorn -c gunicorn.conf.py 'wsgi:app'`.
+
+Environment:
+  WEB_CONCURRENCY   number of worker processes (default: 2 * CPU cores + 1)
+  GUNICORN_BIND     address(es) to bind, comma-separated (default: ${HOST:-127.0.0.1}:${PORT:-8000})
+  FORWARDED_ALLOW_IPS  proxies trusted for X-Forwarded-* headers (default: 127.0.0.1)
+  GUNICORN_LOG_LEVEL   error log level (default: info)
+
+Use PostgreSQL (and Redis for RATELIMIT_STORAGE_URI) with several workers: SQLite and
+memory:// rate limits are per machine / per process.
+"""
+import multiprocessing
+import os
+
+
+def _int_env(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+# Default to loopback: put nginx (or another reverse proxy that terminates TLS) in front.
+bind = [
+    b.strip()
+    for b in os.environ.get(
+        "GUNICORN_BIND", f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+    ).split(",")
+    if b.strip()
+]
+workers = _int_env("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1)
+worker_class = "sync"
+threads = 1
+
+timeout = 60
+graceful_timeout = 30
+keepalive = 5
+
+# Recycle workers now and then to bound memory growth.
+max_requests = 1000
+max_requests_jitter = 100
+
+# Each worker builds its own app (and database pool) after the fork.
+preload_app = False
+
+# Logs to stdout/stderr (journald, docker logs, ...).
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s %(L)ss "%(a)s"'
+
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+proxy_allow_ips = forwarded_allow_ips
+
+# Heartbeat files in memory rather than on a possibly slow disk.
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"
+
+proc_name = "lixiao"
