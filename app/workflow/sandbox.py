@@ -103,7 +103,10 @@ def check(expression: str, names: frozenset[str] | set[str]) -> ast.Expression:
         elif isinstance(node, (ast.Tuple, ast.List, ast.Set)):
             if len(node.elts) > MAX_COLLECTION:
                 raise ExpressionError(f"list longer than {MAX_COLLECTION} items")
-        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+        if isinstance(node, ast.BinOp) and not isinstance(node.op, ast.Add) and any(
+                isinstance(side, ast.Constant) and isinstance(side.value, str) for side in (node.left, node.right)):
+            raise ExpressionError("arithmetic on text is not allowed")
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
             exp = node.right
             if not (isinstance(exp, ast.Constant) and isinstance(exp.value, int)
                     and not isinstance(exp.value, bool) and 0 <= exp.value <= MAX_EXPONENT):

@@ -301,6 +301,11 @@ def _lock_clearances(graduate_ids: Iterable[int]) -> list[Clearance]:
             .order_by(Clearance.id).execution_options(populate_existing=True))
     if db.engine.dialect.name == "postgresql":
         stmt = stmt.with_for_update(of=Clearance)
+    elif db.engine.dialect.name == "sqlite":
+        # SQLite has no row locks: a no-op write first takes the database write lock, so
+        # concurrent writers queue (busy_timeout) instead of failing the version check.
+        db.session.execute(sa.update(Clearance).where(Clearance.graduate_id.in_(list(graduate_ids)))
+                           .values(version=Clearance.version).execution_options(synchronize_session=False))
     return list(db.session.scalars(stmt))
 
 
@@ -342,7 +347,7 @@ def apply(graduate_ids: Sequence[int], key: str | None, action: str, actor: Acto
         except (ConcurrentChange, OperationalError) as exc:
             db.session.rollback()
             last = exc
-            time.sleep(0.01 * (attempt + 1))
+            time.sleep(0.02 * (attempt + 1))
         except BaseException:
             db.session.rollback()
             raise

@@ -141,9 +141,9 @@ def _validate(data: bytes, checkpoints: Mapping[str, str], max_bytes: int, filen
     before = len(result.problems)
     nodes: dict[str, Any] = {}
     flows: dict[str, Any] = {}
-    for el in process.iter():
+    for el in process:  # the flow elements are the process's direct children
         name = _local(el)
-        if not name or el is process:
+        if not name:
             continue
         el_id = el.get("id")
         if name in SUPPORTED_NODES:
@@ -152,9 +152,12 @@ def _validate(data: bytes, checkpoints: Mapping[str, str], max_bytes: int, filen
                 continue
             nodes[el_id] = el
             for child in el:
-                if _local(child) in EVENT_DEFINITIONS:
+                child_name = _local(child)
+                if child_name in EVENT_DEFINITIONS:
                     add(el, _("%(kind)s events are not supported in clearance processes",
-                              kind=_local(child).replace("EventDefinition", "")))
+                              kind=child_name.replace("EventDefinition", "")))
+                elif child_name.endswith("LoopCharacteristics"):
+                    add(el, _("loops and multi-instance tasks are not supported in clearance processes"))
         elif name == "sequenceFlow":
             if el_id:
                 flows[el_id] = el
@@ -162,15 +165,16 @@ def _validate(data: bytes, checkpoints: Mapping[str, str], max_bytes: int, filen
             add(el, _(UNSUPPORTED_NAMES[name]))
         elif el.tag.startswith(f"{{{BPMN}}}") and name not in IGNORED:
             add(el, _("%(tag)s is not supported in clearance processes", tag=name))
-        # scripts hidden in extensions (spiffworkflow pre/post scripts, camunda listeners ...)
-        if not el.tag.startswith(f"{{{BPMN}}}"):
+    # scripts hidden in extensions (spiffworkflow pre/post scripts, camunda listeners ...)
+    for el in process.iter():
+        name = _local(el)
+        if name and not el.tag.startswith(f"{{{BPMN}}}"):
             lowered = name.lower()
             if "script" in lowered or "listener" in lowered:
                 owner = el
                 while owner is not None and not owner.get("id"):
                     owner = owner.getparent()
-                add(owner if owner is not None else el,
-                    _("scripts are not allowed (%(tag)s)", tag=name))
+                add(owner if owner is not None else el, _("scripts are not allowed (%(tag)s)", tag=name))
     if len(result.problems) > before:
         return
 
