@@ -15,6 +15,7 @@ Conventions kept inside the engine state:
 from __future__ import annotations
 
 import threading
+import uuid
 import zlib
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -28,9 +29,12 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, TaskConverter
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.spiff.parser import SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
 from app.core.enums import ClearanceStatus, ItemStatus
@@ -137,6 +141,66 @@ def cached_process(sha256: str, bpmn: bytes, process_id: str) -> ParsedProcess:
 
 
 # --------------------------------------------------------------------------- serialization
+_SAFE_UNKNOWN = uuid.SafeUUID.unknown
+
+
+def _uuid(text: str, memo: dict[str, UUID]) -> UUID:
+    """UUID from our own serialized state: memoized, without re-validating the text.
+
+    Loading spends nearly half its time in ``UUID(str)``; every id appears about four
+    times in a state (key, id, parent, child), and all of them were written by us.
+    """
+    u = memo.get(text)
+    if u is None:
+        u = object.__new__(UUID)
+        object.__setattr__(u, "int", int(text.replace("-", ""), 16))
+        object.__setattr__(u, "is_safe", _SAFE_UNKNOWN)
+        memo[text] = u
+    return u
+
+
+def _plain(value: Any) -> bool:
+    """JSON-native data needs no registry walk (our task data is empty or plain)."""
+    return not value or (isinstance(value, dict) and all(
+        isinstance(v, (str, int, float, bool, type(None))) or (isinstance(v, dict) and _plain(v))
+        for v in value.values()))
+
+
+class _FastTaskConverter(TaskConverter):
+    """TaskConverter.from_dict, minus the per-value registry walk and UUID validation."""
+
+    memo: dict[str, UUID] = {}
+
+    def from_dict(self, dct, workflow):
+        memo = self.memo
+        task_spec = workflow.spec.task_specs.get(dct["task_spec"])
+        task = Task(workflow, task_spec, state=dct["state"], id=_uuid(dct["id"], memo))
+        task._parent = _uuid(dct["parent"], memo) if dct["parent"] is not None else None
+        task._children = [_uuid(c, memo) for c in dct["children"]]
+        task.last_state_change = dct["last_state_change"]
+        task.triggered = dct["triggered"]
+        internal = dct["internal_data"]
+        task.internal_data = dict(internal) if _plain(internal) else self.registry.restore(internal)
+        if isinstance(task_spec, CatchingEvent) and task.has_state(TaskState.WAITING):
+            task.workflow.top_workflow.event_manager.add_task(task)
+        delta = dct.get("delta")
+        if delta and task.parent is not None:
+            updates, deletions = delta.get("updates", {}), delta.get("deletions", ())
+            parent_data = task.parent.data
+            if not updates and not deletions:
+                data = DeepMerge.merge({}, parent_data) if parent_data else {}
+            else:
+                data = DeepMerge.merge({}, parent_data)
+                data.update(updates if _plain(updates) else self.registry.restore(updates))
+                for key in deletions:
+                    data.pop(key, None)
+        else:
+            raw = dct["data"]
+            data = dict(raw) if _plain(raw) else self.registry.restore(raw)
+        task.data = data
+        return task
+
+
 class _StateOnlyConverter(BpmnWorkflowConverter):
     """Serialize instance state without the spec (the spec is stored once per version)."""
 
@@ -150,8 +214,11 @@ class _StateOnlyConverter(BpmnWorkflowConverter):
         if spec is None:
             return super().from_dict(dct)
         wf = self.target_class(spec, subprocess_specs or {}, deserializing=True)
-        wf.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=wf)
-        wf.task_tree = wf.tasks.get(UUID(dct["root"]))
+        memo: dict[str, UUID] = {}
+        _FastTaskConverter.memo = memo
+        restore = self.registry.restore
+        wf.tasks = {_uuid(k, memo): restore(v, workflow=wf) for k, v in dct["tasks"].items()}
+        wf.task_tree = wf.tasks.get(_uuid(dct["root"], memo))
         self.set_default_attributes(wf, dct)
         self.subprocesses_from_dict(dict(dct["subprocesses"]), wf)
         wf.bpmn_events = self.registry.restore(dct.get("bpmn_events", []))
@@ -161,6 +228,7 @@ class _StateOnlyConverter(BpmnWorkflowConverter):
 def _state_serializer() -> BpmnWorkflowSerializer:
     config = dict(SPIFF_CONFIG)
     config[BpmnWorkflow] = _StateOnlyConverter
+    config[Task] = _FastTaskConverter
     return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
 
 
