@@ -216,3 +216,17 @@ def test_attribute_change_reevaluates_auto_pass(db, make_graduate, start):
     update_attributes(g.id, {"library_fines": 12.5}, Actor.system("library-sync", "api"))
     assert items(db, g)["library"] == ItemStatus.PENDING
     assert projection_mismatches(clearance(db, g)) == []
+
+
+def test_roster_reimport_reevaluates_auto_pass(db, make_graduate, start, runner, tmp_path):
+    g = make_graduate(library_books=2)
+    start(g)
+    assert items(db, g)["library"] == ItemStatus.PENDING
+    csv = tmp_path / "roster.csv"
+    csv.write_text(f"学号,姓名,身份证号,类别,未还图书\n{g.student_no},{g.name},{g.id_card},本科生,0\n", encoding="utf-8")
+    result = runner.invoke(args=["graduates", "import", str(csv), "--cohort", "2026"])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert items(db, g)["library"] == ItemStatus.PASSED
+    ev = db.session.scalars(sa.select(Event).where(Event.graduate_id == g.id, Event.task_key == "library")).all()
+    assert ev[-1].action == "auto_pass" and ev[-1].source == "auto"

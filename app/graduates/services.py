@@ -148,4 +148,17 @@ def import_roster(cohort: Cohort, filename: str, data: bytes, *, dry_run: bool =
                                reason=str(getattr(exc, "orig", None) or exc).splitlines()[0]))
         return report
     report.written = True
+    if updates:
+        _refresh_started([u["id"] for u in updates])
     return report
+
+
+def _refresh_started(graduate_ids: list[int]) -> None:
+    """Changed source attributes re-evaluate the auto-pass rules of started clearances."""
+    from app.core.enums import Source
+    from app.workflow.models import Clearance
+    from app.workflow.services import Actor, apply
+
+    started = list(db.session.scalars(sa.select(Clearance.graduate_id).where(Clearance.graduate_id.in_(graduate_ids))))
+    for i in range(0, len(started), 200):
+        apply(started[i:i + 200], None, "refresh", Actor.system("roster import", Source.IMPORT), strict=False)
