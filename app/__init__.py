@@ -53,6 +53,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, production: bool | 
     errors.init_app(app)
     from app.core import i18n
 
+    i18n.compile_translations(ROOT / "translations")
     i18n.init_app(app)
     return app
 

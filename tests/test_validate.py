@@ -8,6 +8,29 @@ import pytest
 
 from app.workflow import sandbox
 
+
+@pytest.fixture()
+def runner(app, db):
+    """CLI runner whose messages come out in English (the default locale is Chinese)."""
+    from flask_babel import force_locale
+
+    base = app.test_cli_runner()
+
+    class EnglishRunner:
+        def invoke(self, *args, **kwargs):
+            with force_locale("en"):
+                return base.invoke(*args, **kwargs)
+
+    return EnglishRunner()
+
+
+def test_cli_messages_default_to_chinese(app, db, tmp_path):
+    path = tmp_path / "x.bpmn"
+    path.write_text("not xml", encoding="utf-8")
+    result = app.test_cli_runner().invoke(args=["bpmn", "validate", str(path)])
+    assert result.exit_code == 1 and "XML" in result.output
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in result.output), result.output
+
 ROOT = Path(__file__).resolve().parent.parent
 UG = (ROOT / "bpmn" / "undergraduate.bpmn").read_text(encoding="utf-8")
 CORPUS = sorted((ROOT.parent / "shared" / "bpmn-corpus").rglob("*.bpmn"))

@@ -22,6 +22,15 @@ def _home_for(principal) -> str:
     return url_for("desk.index")
 
 
+def _safe_next() -> str | None:
+    """The ``next`` page Flask-Login asked for, if it is a path on this site (no open redirect)."""
+    target = request.args.get("next") or ""
+    if (target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and all(" " < c != "\x7f" for c in target)):
+        return target
+    return None
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
 def login():
@@ -43,7 +52,7 @@ def login():
             if principal.is_graduate and principal.must_change_password:
                 flash(_("Please change your initial password first."), "warning")
                 return redirect(url_for("auth.change_password"))
-            return redirect(_home_for(principal))
+            return redirect(_safe_next() or _home_for(principal))
     return render_template("auth/login.html", form=form)
 
 

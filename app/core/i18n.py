@@ -54,3 +54,36 @@ def init_app(app: Flask) -> None:
             "is_english": is_english,
             "current_locale": lambda: str(get_locale() or "zh_CN"),
         }
+
+
+def compile_translations(root) -> list[str]:
+    """Compile every ``<root>/<lang>/LC_MESSAGES/*.po`` whose ``.mo`` is missing or older than it.
+
+    The ``.mo`` files are build products (git-ignored); the setup script compiles them, and
+    calling this at start-up keeps a fresh checkout or an edited ``.po`` from silently showing
+    untranslated pages. Returns the paths written. Problems are logged, never raised.
+    """
+    import logging
+    import os
+    from pathlib import Path
+
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    log = logging.getLogger(__name__)
+    written: list[str] = []
+    for po in sorted(Path(root).glob("*/LC_MESSAGES/*.po")):
+        mo = po.with_suffix(".mo")
+        try:
+            if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+                continue
+            with po.open("rb") as f:
+                catalog = read_po(f, locale=po.parent.parent.name)
+            tmp = mo.with_name(f"{mo.name}.{os.getpid()}.tmp")
+            with tmp.open("wb") as f:
+                write_mo(f, catalog, use_fuzzy=False)
+            tmp.replace(mo)          # atomic: several workers may start at once
+            written.append(str(mo))
+        except Exception:  # noqa: BLE001 - a broken catalogue must not stop the app
+            log.exception("could not compile %s", po)
+    return written

@@ -460,9 +460,11 @@ def _diff(current: dict[str, ClearanceItem], new: dict[str, ItemState]) -> dict[
 def refusal_message(refusal: ActionRefused, meta: dict[str, dict[str, Any]] | None = None) -> str:
     meta = meta or {}
 
+    from app.core.i18n import item_name
+
     def name(k: str) -> str:
         m = meta.get(k)
-        return m["name"] if m else k
+        return item_name(m) if m else k
 
     p = refusal.params
     item = name(p.get("item", ""))
