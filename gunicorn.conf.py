@@ -55,3 +55,11 @@ if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"
 
 proc_name = "lixiao"
+
+
+def post_worker_init(worker):  # noqa: ARG001
+    """Move start-up objects out of the GC's generations: full collections stay short at peak."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

@@ -42,8 +42,9 @@ def create_app(test_config: dict[str, Any] | None = None, *, production: bool | 
     uri = app.config.get("SQLALCHEMY_DATABASE_URI") or f"sqlite:///{Path(app.instance_path) / 'lixiao.sqlite'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(uri)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        opts = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
-        opts.setdefault("connect_args", {}).setdefault("timeout", 30)
+        opts = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})   # never mutate the shared default
+        opts["connect_args"] = {"timeout": 30, **opts.get("connect_args", {})}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = opts
 
     _init_extensions(app)
     _register_blueprints(app)

@@ -230,3 +230,15 @@ def test_roster_reimport_reevaluates_auto_pass(db, make_graduate, start, runner,
     assert items(db, g)["library"] == ItemStatus.PASSED
     ev = db.session.scalars(sa.select(Event).where(Event.graduate_id == g.id, Event.task_key == "library")).all()
     assert ev[-1].action == "auto_pass" and ev[-1].source == "auto"
+
+
+def test_start_cohort_commits_in_chunks(db, make_graduate, published, cohort):
+    from app.workflow.services import start_cohort
+
+    for i in range(5):
+        make_graduate(gtype=("undergraduate", "postgraduate_dual")[i % 2])
+    seen = []
+    report = start_cohort(cohort, Actor.system("test"), chunk=2, progress=lambda d, t: seen.append((d, t)))
+    assert report.started == 5 and not report.failed
+    assert seen == [(2, 5), (4, 5), (5, 5)]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Clearance)) == 5

@@ -245,8 +245,9 @@ def start_graduates(graduates: Sequence[Graduate], versions: dict[str, ProcessVe
             if auto:
                 event_rows.append(_event_row(gid, cid, key, "auto_pass", ItemStatus.PENDING, ItemStatus.PASSED,
                                              None, Actor.system("auto", Source.AUTO), now))
-    db.session.execute(sa.insert(ClearanceItem), item_rows)
-    db.session.execute(sa.insert(Event), event_rows)
+    # render_nulls: one INSERT batch, not a new one whenever the pattern of NULL columns changes
+    db.session.execute(sa.insert(ClearanceItem).execution_options(render_nulls=True), item_rows)
+    db.session.execute(sa.insert(Event).execution_options(render_nulls=True), event_rows)
     report.started = len(clear_rows)
     return report
 
@@ -254,18 +255,19 @@ def start_graduates(graduates: Sequence[Graduate], versions: dict[str, ProcessVe
 def start_cohort(cohort: Cohort, actor: Actor, *, chunk: int = 500,
                  progress: Callable[[int, int], None] | None = None) -> StartReport:
     """Start every graduate of ``cohort`` without a clearance; safe to re-run (commits per chunk)."""
-    versions = latest_versions(cohort.id)
+    cohort_id = cohort.id
     total_report = StartReport()
     todo_ids = list(db.session.scalars(
-        sa.select(Graduate.id).where(Graduate.cohort_id == cohort.id, ~Graduate.clearance.has())
+        sa.select(Graduate.id).where(Graduate.cohort_id == cohort_id, ~Graduate.clearance.has())
         .order_by(Graduate.id)))
     total_report.already = db.session.scalar(
         sa.select(sa.func.count()).select_from(Graduate)
-        .where(Graduate.cohort_id == cohort.id, Graduate.clearance.has())) or 0
+        .where(Graduate.cohort_id == cohort_id, Graduate.clearance.has())) or 0
     done = 0
     for i in range(0, len(todo_ids), chunk):
         part = todo_ids[i:i + chunk]
         for attempt in range(3):
+            versions = latest_versions(cohort_id)   # re-read: the previous chunk's commit expired them
             graduates = list(db.session.scalars(
                 sa.select(Graduate).where(Graduate.id.in_(part), ~Graduate.clearance.has())))
             try:
@@ -284,6 +286,11 @@ def start_cohort(cohort: Cohort, actor: Actor, *, chunk: int = 500,
         db.session.expunge_all()
         if progress:
             progress(done, len(todo_ids))
+    if total_report.started and db.engine.dialect.name == "postgresql":
+        # fresh planner statistics, or the first desk queries scan every item row
+        with db.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+                sa.text("ANALYZE graduates, clearances, clearance_items, events"))
     return total_report
 
 
@@ -298,6 +305,7 @@ def _event_row(gid, cid, key, action, old, new, reason, actor: Actor, now) -> di
 
 def _lock_clearances(graduate_ids: Iterable[int]) -> list[Clearance]:
     stmt = (sa.select(Clearance).where(Clearance.graduate_id.in_(list(graduate_ids)))
+            .options(sa.orm.noload(Clearance.items))
             .order_by(Clearance.id).execution_options(populate_existing=True))
     if db.engine.dialect.name == "postgresql":
         stmt = stmt.with_for_update(of=Clearance)
@@ -366,7 +374,7 @@ def _apply_once(graduate_ids: list[int], key: str | None, action: str, actor: Ac
                 ClearanceItem.clearance_id.in_([c.id for c in clearances.values()]))
                 .execution_options(populate_existing=True)):
             rows.setdefault(item.clearance_id, {})[item.task_key] = item
-    item_updates, event_rows = [], []
+    item_updates, event_rows, clearance_updates = [], [], []
     for gid in graduate_ids:
         clearance = clearances.get(gid)
         if clearance is None:
@@ -422,12 +430,8 @@ def _apply_once(graduate_ids: list[int], key: str | None, action: str, actor: Ac
                                          reason, actor, now))
         new_state = inst.dump()
         new_status = inst.status(new_items)
-        res = db.session.execute(
-            sa.update(Clearance).where(Clearance.id == clearance.id, Clearance.version == clearance.version)
-            .values(state=new_state, status=new_status, version=clearance.version + 1, updated_at=now)
-            .execution_options(synchronize_session=False))
-        if res.rowcount != 1:
-            raise ConcurrentChange(f"clearance {clearance.id} changed meanwhile")
+        clearance_updates.append({"b_id": clearance.id, "b_version": clearance.version, "state": new_state,
+                                  "status": new_status, "version": clearance.version + 1, "updated_at": now})
         if clearance.status != new_status:
             event_rows.append(_event_row(gid, clearance.id, None, "status", clearance.status, new_status,
                                          None, Actor.system("engine"), now))
@@ -435,12 +439,22 @@ def _apply_once(graduate_ids: list[int], key: str | None, action: str, actor: Ac
                                        new_items[key].status if key in new_items else None))
     if strict and result.failed:
         raise BatchRefused(result)
+    if clearance_updates:
+        # one batched UPDATE with the version check on every row (rowcount is summed by both drivers)
+        table = Clearance.__table__
+        res = db.session.connection().execute(
+            table.update().where(table.c.id == sa.bindparam("b_id"), table.c.version == sa.bindparam("b_version"))
+            .values(state=sa.bindparam("state"), status=sa.bindparam("status"), version=sa.bindparam("version"),
+                    updated_at=sa.bindparam("updated_at")),
+            clearance_updates)
+        if res.rowcount != len(clearance_updates):
+            raise ConcurrentChange("a clearance changed meanwhile")
     if item_updates:
         db.session.execute(
             sa.update(ClearanceItem),
             item_updates)
     if event_rows:
-        db.session.execute(sa.insert(Event), event_rows)
+        db.session.execute(sa.insert(Event).execution_options(render_nulls=True), event_rows)
     return result
 
 
