@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from app.core.enums import ClearanceStatus, ItemStatus, Source
 from app.core.time import utcnow
 from app.extensions import db
-from app.graduates.attributes import attributes_of
+from app.graduates.attributes import ATTRIBUTES, attributes_of
 from app.graduates.models import Cohort, Graduate
 from app.workflow.engine import SERIALIZER_VERSION, ActionRefused, Instance, ItemState, cached_process
 from app.workflow.models import Checkpoint, Clearance, ClearanceItem, Event, ProcessVersion
@@ -303,18 +303,25 @@ def _event_row(gid, cid, key, action, old, new, reason, actor: Actor, now) -> di
     }
 
 
-def _lock_clearances(graduate_ids: Iterable[int]) -> list[Clearance]:
-    stmt = (sa.select(Clearance).where(Clearance.graduate_id.in_(list(graduate_ids)))
-            .options(sa.orm.noload(Clearance.items))
-            .order_by(Clearance.id).execution_options(populate_existing=True))
+_CLEARANCE_COLS = (Clearance.id, Clearance.graduate_id, Clearance.process_version_id, Clearance.state,
+                   Clearance.status, Clearance.version)
+_ITEM_COLS = (ClearanceItem.id, ClearanceItem.clearance_id, ClearanceItem.task_key, ClearanceItem.status,
+              ClearanceItem.reason, ClearanceItem.blocked_by, ClearanceItem.source, ClearanceItem.actor_id,
+              ClearanceItem.waived_until)
+
+
+def _lock_clearances(graduate_ids: Iterable[int]) -> list[sa.Row]:
+    """The clearances' rows (plain rows, not ORM objects: a class batch is on the hot path), locked."""
+    ids = list(graduate_ids)
+    stmt = sa.select(*_CLEARANCE_COLS).where(Clearance.graduate_id.in_(ids)).order_by(Clearance.id)
     if db.engine.dialect.name == "postgresql":
         stmt = stmt.with_for_update(of=Clearance)
     elif db.engine.dialect.name == "sqlite":
         # SQLite has no row locks: a no-op write first takes the database write lock, so
         # concurrent writers queue (busy_timeout) instead of failing the version check.
-        db.session.execute(sa.update(Clearance).where(Clearance.graduate_id.in_(list(graduate_ids)))
+        db.session.execute(sa.update(Clearance).where(Clearance.graduate_id.in_(ids))
                            .values(version=Clearance.version).execution_options(synchronize_session=False))
-    return list(db.session.scalars(stmt))
+    return list(db.session.execute(stmt))
 
 
 def _perform(inst: Instance, action: str, key: str, reason: str | None) -> None:
@@ -367,12 +374,13 @@ def _apply_once(graduate_ids: list[int], key: str | None, action: str, actor: Ac
     now = utcnow()
     result = BatchResult()
     clearances = {c.graduate_id: c for c in _lock_clearances(graduate_ids)}
-    graduates = {g.id: g for g in db.session.scalars(sa.select(Graduate).where(Graduate.id.in_(graduate_ids)))}
-    rows: dict[int, dict[str, ClearanceItem]] = {}
+    graduates = {g.id: g for g in db.session.execute(
+        sa.select(Graduate.id, *(getattr(Graduate, name) for name in ATTRIBUTES))
+        .where(Graduate.id.in_(graduate_ids)))}
+    rows: dict[int, dict[str, sa.Row]] = {}
     if clearances:
-        for item in db.session.scalars(sa.select(ClearanceItem).where(
-                ClearanceItem.clearance_id.in_([c.id for c in clearances.values()]))
-                .execution_options(populate_existing=True)):
+        for item in db.session.execute(sa.select(*_ITEM_COLS).where(
+                ClearanceItem.clearance_id.in_([c.id for c in clearances.values()]))):
             rows.setdefault(item.clearance_id, {})[item.task_key] = item
     item_updates, event_rows, clearance_updates = [], [], []
     for gid in graduate_ids:
@@ -458,7 +466,7 @@ def _apply_once(graduate_ids: list[int], key: str | None, action: str, actor: Ac
     return result
 
 
-def _diff(current: dict[str, ClearanceItem], new: dict[str, ItemState]) -> dict[str, ItemState]:
+def _diff(current: dict[str, sa.Row], new: dict[str, ItemState]) -> dict[str, ItemState]:
     out = {}
     for k, st in new.items():
         row = current.get(k)
@@ -504,8 +512,6 @@ def refusal_message(refusal: ActionRefused, meta: dict[str, dict[str, Any]] | No
 # ----------------------------------------------------------------------------- attributes
 def update_attributes(graduate_id: int, changes: dict[str, Any], actor: Actor) -> BatchResult | None:
     """Change a graduate's source attributes and re-evaluate auto-pass rules, one transaction."""
-    from app.graduates.attributes import ATTRIBUTES
-
     graduate = db.session.get(Graduate, graduate_id)
     if graduate is None:
         raise LookupError(graduate_id)

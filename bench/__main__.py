@@ -1,0 +1,4 @@
+from bench.engine_core import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

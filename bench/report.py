@@ -1,0 +1,63 @@
+"""Shared helpers: machine description and replacing one marked block of docs/performance.md."""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import re
+import sys
+from pathlib import Path
+
+HEADER = """# Performance
+
+Figures measured by the benchmarks in `bench/` (`python -m bench --help`). Each section
+is generated: a benchmark replaces only the block between its own
+`<!-- bench:NAME:start -->` and `<!-- bench:NAME:end -->` markers, so sections written
+by other benchmarks (desk, portal, ...) are kept. Edit outside the markers freely.
+"""
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        nproc = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        nproc = os.cpu_count() or 0
+    try:
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:  # pragma: no cover
+        load = "?"
+    return {
+        "nproc": str(nproc),
+        "cpu": cpu or "?",
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "os": f"{platform.system()} {platform.release()}",
+        "load": load,
+        "date": _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+    }
+
+
+def command_line() -> str:
+    args = " ".join(sys.argv[1:])
+    return f"python -m bench {args}".strip()
+
+
+def replace_block(path: Path, name: str, body: str) -> None:
+    """Write ``body`` between the markers of block ``name`` in ``path`` (appended if absent)."""
+    start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
+    block = f"{start}\n{body.strip()}\n{end}"
+    text = path.read_text(encoding="utf-8") if path.exists() else HEADER
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: block, text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
