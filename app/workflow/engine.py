@@ -170,6 +170,37 @@ class _FastTaskConverter(TaskConverter):
     """TaskConverter.from_dict, minus the per-value registry walk and UUID validation."""
 
     memo: dict[str, UUID] = {}
+    names: dict[UUID, str] = {}
+
+    def to_dict(self, task):
+        names = self.names
+        tid = task.id
+        sid = names.get(tid) or names.setdefault(tid, str(tid))
+        parent = task.parent
+        if parent is None:
+            data = task.data if _plain(task.data) else self.registry.convert(self.registry.clean(task.data))
+            delta = {}
+        else:
+            data = {}
+            if not task.data and not parent.data:
+                delta = {"updates": {}, "deletions": []}
+            else:
+                delta = {"updates": DeepMerge.get_updated_keys(parent.data, task.data),
+                         "deletions": DeepMerge.get_deleted_keys(parent.data, task.data)}
+        internal = task.internal_data
+        return {
+            "id": sid,
+            "parent": (names.get(task._parent) or names.setdefault(task._parent, str(task._parent)))
+            if parent is not None else None,
+            "children": [names.get(c) or names.setdefault(c, str(c)) for c in task._children],
+            "last_state_change": task.last_state_change,
+            "state": task.state,
+            "task_spec": task.task_spec.name,
+            "triggered": task.triggered,
+            "internal_data": dict(internal) if _plain(internal) else self.registry.convert(internal),
+            "data": data,
+            "delta": delta,
+        }
 
     def from_dict(self, dct, workflow):
         memo = self.memo
@@ -205,7 +236,18 @@ class _StateOnlyConverter(BpmnWorkflowConverter):
     """Serialize instance state without the spec (the spec is stored once per version)."""
 
     def to_dict(self, workflow):
-        dct = super(BpmnWorkflowConverter, self).to_dict(workflow)
+        names: dict[UUID, str] = {}
+        _FastTaskConverter.names = names
+        convert = self.registry.convert
+        dct = {
+            "data": convert(self.registry.clean(workflow.data)),
+            "correlations": workflow.correlations,
+            "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
+            "success": workflow.success,
+            "completed": workflow.completed,
+            "tasks": {names.get(k) or names.setdefault(k, str(k)): convert(v) for k, v in workflow.tasks.items()},
+            "root": str(workflow.task_tree.id),
+        }
         dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
         return dct
