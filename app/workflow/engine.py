@@ -525,11 +525,4 @@ class Instance:
         except sandbox.ExpressionError:
             return False
 
-    def rebind(self, attributes: Mapping[str, Any]) -> None:
-        self.attributes = attributes
-        self.wf.script_engine = script_engine(attributes)
 
-
-def task_states_for_diagram(inst: Instance) -> dict[str, str]:
-    """Item status per BPMN element id (task keys are the element ids)."""
-    return {k: v.status for k, v in inst.items().items()}

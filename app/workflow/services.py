@@ -175,7 +175,7 @@ _VERSION_CACHE: dict[int, tuple[Any, dict[str, dict[str, Any]]]] = {}
 def _runtime(pv: ProcessVersion):
     """(parsed spec, meta by key) for a published version; cached, versions are immutable."""
     hit = _VERSION_CACHE.get(pv.id)
-    if hit is None or hit[0] is None:
+    if hit is None:
         parsed = cached_process(pv.sha256, pv.bpmn, pv.process_id)
         hit = (parsed, pv.meta_by_key())
         _VERSION_CACHE[pv.id] = hit
