@@ -139,7 +139,8 @@ def clearance_check(year: int) -> None:
 
     cohort = _cohort_or_exit(year)
     bad = 0
-    q = sa.select(Clearance).join(Graduate).where(Graduate.cohort_id == cohort.id)
+    q = (sa.select(Clearance).join(Graduate).where(Graduate.cohort_id == cohort.id)
+         .options(sa.orm.joinedload(Clearance.graduate), sa.orm.noload(Clearance.items)))
     for clearance in db.session.scalars(q):
         for key, proj, eng in projection_mismatches(clearance):
             bad += 1

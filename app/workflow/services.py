@@ -407,8 +407,7 @@ def _apply_once(graduate_ids: list[int], key: str | None, action: str, actor: Ac
             is_target = k == key
             source = actor.source if is_target else (Source.AUTO if k in auto_keys else Source.SYSTEM)
             upd = {
-                "id": item.id, "status": st.status, "reason": st.reason if st.status != ItemStatus.REJECTED
-                else st.reason, "blocked_by": ",".join(st.blocked_by) or None,
+                "id": item.id, "status": st.status, "reason": st.reason, "blocked_by": ",".join(st.blocked_by) or None,
                 "source": source if (is_target or k in auto_keys) else item.source,
                 "actor_id": actor.user_id if is_target else item.actor_id,
                 "updated_at": now, "waived_until": (waived_until if action == "waive" and is_target
