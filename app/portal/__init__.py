@@ -2,4 +2,4 @@ from flask import Blueprint
 
 bp = Blueprint("portal", __name__)
 
-from app.portal import routes  # noqa: E402,F401
+from app.portal import appeal_routes, home_routes, routes, slip_routes  # noqa: E402,F401

@@ -87,6 +87,8 @@ class Clearance(db.Model):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     submitted_at: Mapped[datetime | None]
+    # the printed 离校单's QR code links to /verify/<slip_token> (set at submission)
+    slip_token: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
 
     graduate: Mapped["Graduate"] = relationship(back_populates="clearance")
     process_version: Mapped[ProcessVersion] = relationship()

@@ -1,0 +1,2 @@
+"""Placeholder: filled in by the portal work."""
+from app.portal import bp  # noqa: F401
