@@ -149,6 +149,20 @@ def clearance_check(year: int) -> None:
     sys.exit(1 if bad else 0)
 
 
+@clearance_cli.command("expire-waivers")
+def clearance_expire_waivers() -> None:
+    """Restore every 缓交 (waiver) whose end date is past; safe to re-run (desks also do it by themselves)."""
+    from app.graduates.models import Graduate
+    from app.workflow.services import expire_waivers
+
+    report = expire_waivers()
+    click.echo(f"restored {report.restored} restriction(s)")
+    numbers = dict(db.session.execute(sa.select(Graduate.id, Graduate.student_no)
+                                      .where(Graduate.id.in_([k[0] for k in report.kept]))).all())
+    for graduate_id, key, why in report.kept:
+        click.echo(f"kept: {numbers.get(graduate_id, graduate_id)} {key}: {why}")
+
+
 @users_cli.command("create")
 @click.argument("username")
 @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
@@ -184,7 +198,9 @@ def cohorts_create(year: int, name: str) -> None:
 def register(app: Flask) -> None:
     from app.demo import demo_command
     from app.graduates.cli import graduates_cli
+    from app.portal.cli import announcements_cli, notifications_cli, surveys_cli
 
-    for group in (bpmn_cli, clearance_cli, users_cli, cohorts_cli, graduates_cli):
+    for group in (bpmn_cli, clearance_cli, users_cli, cohorts_cli, graduates_cli,
+                  announcements_cli, surveys_cli, notifications_cli):
         app.cli.add_command(group)
     app.cli.add_command(demo_command)

@@ -454,6 +454,7 @@ class Instance:
         if done is None or (done.internal_data.get("lx") or {}).get("o") != "waived":
             raise ActionRefused("not_waived", item=key)
         self._reset(done)
+        self.apply_auto_rules()   # paid meanwhile (e.g. arrears == 0): the restriction does not return
 
     def reopen(self, key: str) -> None:
         self._require_known(key)

@@ -7,11 +7,12 @@ changed projection rows and one audit event per changed item.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Any
+from datetime import date, datetime, timezone
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import has_request_context, request
@@ -28,6 +29,7 @@ from app.workflow.models import Checkpoint, Clearance, ClearanceItem, Event, Pro
 from app.workflow.validate import Problem, validate
 
 ACTIONS = ("confirm", "reject", "reopen", "waive", "unwaive")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -343,22 +345,54 @@ def _perform(inst: Instance, action: str, key: str, reason: str | None) -> None:
 
 def apply(graduate_ids: Sequence[int], key: str | None, action: str, actor: Actor, *,
           reason: str | None = None, waived_until: date | None = None, strict: bool = True,
-          retries: int = 5) -> BatchResult:
+          expected: Mapping[int, str] | None = None, reasons: Mapping[int, str] | None = None,
+          retries: int = 5, before_commit: Callable[[BatchResult], None] | None = None) -> BatchResult:
     """Apply one action to one item of several graduates' clearances in ONE transaction.
 
     ``strict``: all or nothing (any refusal rolls everything back and raises BatchRefused).
     Otherwise refused graduates are reported and the others applied.
+    ``expected``: graduate id -> the item status the operator saw (batch pages, Excel previews);
+    a graduate whose item has another status now is refused with code ``changed`` (checked under
+    the row lock, so another operator's change in between is never overwritten silently).
+    ``reasons``: graduate id -> a reason of that graduate's own (e.g. rejections from an Excel
+    file); graduates not in it get ``reason``.
+    ``before_commit``: called with the result inside the transaction, right before the commit (again
+    on every retry), to add the caller's own writes to it (e.g. an appeal answered by this confirmation);
+    an exception it raises rolls everything back and propagates.
     """
-    if action in ("reject", "reopen", "waive", "unwaive") and not (reason or "").strip():
+    if reasons:
+        reasons = {gid: r.strip() for gid, r in reasons.items() if r and r.strip()}
+    if action in ("reject", "reopen", "waive", "unwaive") and not (reason or "").strip() and not (
+            reasons and all(gid in reasons for gid in graduate_ids)):
         raise ValueError(_("a reason is required"))
+
+    def once() -> BatchResult:
+        result = _apply_once(list(dict.fromkeys(graduate_ids)), key, action, actor,
+                             (reason or "").strip() or None, waived_until, strict, expected, reasons)
+        if before_commit is not None:
+            before_commit(result)
+        if action == "confirm" and key and result.succeeded:
+            _resolve_open_appeals(ClearanceItem.graduate_id.in_([o.graduate_id for o in result.succeeded]),
+                                  ClearanceItem.task_key == key, actor=actor)
+        return result
+
+    result = _commit_with_retries(once, retries)
+    result.applied = True
+    return result
+
+
+def _commit_with_retries(once: Callable[[], _T], retries: int) -> _T:
+    """Run ``once`` and commit, as one transaction; return what ``once`` returned.
+
+    A ConcurrentChange or OperationalError (also from the commit) rolls back and runs it again, up to
+    ``retries`` times, then raises ConcurrentChange; any other exception rolls back and propagates.
+    """
     last: Exception | None = None
     for attempt in range(retries):
         try:
-            result = _apply_once(list(dict.fromkeys(graduate_ids)), key, action, actor,
-                                 (reason or "").strip() or None, waived_until, strict)
+            value = once()
             db.session.commit()
-            result.applied = True
-            return result
+            return value
         except (ConcurrentChange, OperationalError) as exc:
             db.session.rollback()
             last = exc
@@ -369,8 +403,10 @@ def apply(graduate_ids: Sequence[int], key: str | None, action: str, actor: Acto
     raise ConcurrentChange(str(last))
 
 
-def _apply_once(graduate_ids: list[int], key: str | None, action: str, actor: Actor, reason: str | None,
-                waived_until: date | None, strict: bool) -> BatchResult:
+def _apply_once(graduate_ids: list[int], key: str | None, action: str, actor: Actor, default_reason: str | None,
+                waived_until: date | None, strict: bool,
+                expected: Mapping[int, str] | None = None,
+                reasons: Mapping[int, str] | None = None) -> BatchResult:
     now = utcnow()
     result = BatchResult()
     clearances = {c.graduate_id: c for c in _lock_clearances(graduate_ids)}
@@ -384,6 +420,7 @@ def _apply_once(graduate_ids: list[int], key: str | None, action: str, actor: Ac
             rows.setdefault(item.clearance_id, {})[item.task_key] = item
     item_updates, event_rows, clearance_updates = [], [], []
     for gid in graduate_ids:
+        reason = (reasons.get(gid) if reasons else None) or default_reason
         clearance = clearances.get(gid)
         if clearance is None:
             result.outcomes.append(Outcome(gid, False, "no_clearance", _("clearance not started")))
@@ -393,6 +430,10 @@ def _apply_once(graduate_ids: list[int], key: str | None, action: str, actor: Ac
         inst = Instance.load(clearance.state, parsed, meta, attributes_of(graduate))
         current = rows.get(clearance.id, {})
         old_status = current[key].status if key and key in current else None
+        if expected is not None and gid in expected and expected[gid] != old_status:
+            result.outcomes.append(Outcome(gid, False, "changed", changed_message(key, old_status, meta),
+                                           expected[gid], old_status))
+            continue
         try:
             _perform(inst, action, key, reason)
         except ActionRefused as refusal:
@@ -465,6 +506,142 @@ def _apply_once(graduate_ids: list[int], key: str | None, action: str, actor: Ac
     return result
 
 
+# ----------------------------------------------------------------------------- several items of one graduate
+@dataclass
+class ItemOutcome:
+    key: str
+    old: str | None
+    new: str | None
+
+
+class ItemsRefused(Exception):
+    """One of the items could not be changed: nothing was applied."""
+
+    def __init__(self, key: str, code: str, message: str):
+        super().__init__(message)
+        self.key = key
+        self.code = code
+        self.message = message
+
+
+def apply_items(graduate_id: int, keys: Sequence[str], action: str, actor: Actor, *,
+                reason: str | None = None, retries: int = 5) -> list[ItemOutcome]:
+    """Apply one action to several items of ONE graduate, in order, in ONE transaction.
+
+    The engine is loaded once; every step is recorded as its own events (the target item and
+    whatever it cascades to). All or nothing: the first refused item raises ItemsRefused (with a
+    message naming it) and nothing is saved.
+    """
+    if action not in ACTIONS:
+        raise ValueError(action)
+    if action in ("reject", "reopen", "waive", "unwaive") and not (reason or "").strip():
+        raise ValueError(_("a reason is required"))
+    keys = list(dict.fromkeys(k for k in keys if k))
+    if not keys:
+        return []
+
+    def once() -> list[ItemOutcome]:
+        outcomes = _apply_items_once(graduate_id, keys, action, actor, (reason or "").strip() or None)
+        if action == "confirm":
+            _resolve_open_appeals(ClearanceItem.graduate_id == graduate_id, ClearanceItem.task_key.in_(keys),
+                                  actor=actor)
+        return outcomes
+
+    return _commit_with_retries(once, retries)
+
+
+def _apply_items_once(graduate_id: int, keys: list[str], action: str, actor: Actor,
+                      reason: str | None) -> list[ItemOutcome]:
+    now = utcnow()
+    locked = _lock_clearances([graduate_id])
+    if not locked:
+        raise ItemsRefused("", "no_clearance", _("clearance not started"))
+    clearance = locked[0]
+    graduate = db.session.execute(sa.select(Graduate.id, *(getattr(Graduate, name) for name in ATTRIBUTES))
+                                  .where(Graduate.id == graduate_id)).one()
+    rows = {r.task_key: r for r in db.session.execute(
+        sa.select(*_ITEM_COLS).where(ClearanceItem.clearance_id == clearance.id))}
+    parsed, meta = _runtime_by_id(clearance.process_version_id)
+    inst = Instance.load(clearance.state, parsed, meta, attributes_of(graduate))
+    current = {k: (r.status, r.reason, r.blocked_by) for k, r in rows.items()}   # as of the previous step
+    touched: dict[str, dict[str, Any]] = {}      # item key -> its final projection values
+    event_rows, outcomes = [], []
+    for key in keys:
+        if key not in rows:
+            raise ItemsRefused(key, "unknown_item",
+                               refusal_message(ActionRefused("unknown_item", item=key), meta))
+        inst.changes.clear()
+        try:
+            _perform(inst, action, key, reason)
+        except ActionRefused as refusal:
+            raise ItemsRefused(key, refusal.code, refusal_message(refusal, meta)) from None
+        new_items = inst.items()
+        auto_keys = {k for k, _why in inst.changes}
+        for k, st in new_items.items():
+            if k not in rows:
+                continue
+            old_status, old_reason, old_blocked = current[k]
+            blocked = ",".join(st.blocked_by) or None
+            is_target = k == key
+            new_reason = st.reason if st.status == ItemStatus.REJECTED else old_reason
+            if not is_target and (st.status, new_reason, blocked) == (old_status, old_reason, old_blocked):
+                continue
+            upd = touched.setdefault(k, {"id": rows[k].id, "source": rows[k].source,
+                                         "actor_id": rows[k].actor_id, "waived_until": rows[k].waived_until})
+            upd.update(status=st.status, reason=st.reason, blocked_by=blocked, updated_at=now)
+            if is_target:
+                upd.update(source=actor.source, actor_id=actor.user_id)
+                if action in ("reopen", "unwaive"):
+                    upd["reason"] = reason
+            elif k in auto_keys:
+                upd["source"] = Source.AUTO
+            if st.status != ItemStatus.WAIVED:
+                upd["waived_until"] = None
+            current[k] = (st.status, upd["reason"], blocked)
+            if is_target:
+                event_rows.append(_event_row(graduate_id, clearance.id, k, action, old_status, st.status,
+                                             reason, actor, now))
+                outcomes.append(ItemOutcome(k, old_status, st.status))
+            elif old_status != st.status:          # blocked_by bookkeeping is not an event
+                why = dict(inst.changes).get(k)
+                event_rows.append(_event_row(
+                    graduate_id, clearance.id, k, why or "cascade", old_status, st.status, None,
+                    Actor.system("auto", Source.AUTO) if k in auto_keys else Actor.system("engine"), now))
+    new_status = inst.status()
+    res = db.session.execute(
+        sa.update(Clearance).where(Clearance.id == clearance.id, Clearance.version == clearance.version)
+        .values(state=inst.dump(), status=new_status, version=clearance.version + 1, updated_at=now)
+        .execution_options(synchronize_session=False))
+    if res.rowcount != 1:
+        raise ConcurrentChange("the clearance changed meanwhile")
+    if touched:
+        db.session.execute(sa.update(ClearanceItem), list(touched.values()))
+    if clearance.status != new_status:
+        event_rows.append(_event_row(graduate_id, clearance.id, None, "status", clearance.status, new_status,
+                                     None, Actor.system("engine"), now))
+    if event_rows:
+        db.session.execute(sa.insert(Event).execution_options(render_nulls=True), event_rows)
+    return outcomes
+
+
+def _resolve_open_appeals(*where, actor: Actor) -> None:
+    """An item confirmed at the desk, in a batch or from Excel answers its open appeal (申诉) too:
+    resolved by that confirmation, recorded as an ``appeal_resolved`` event, in the same transaction."""
+    from app.portal.models import Appeal, AppealStatus   # the appeal table only; no portal logic here
+
+    now = utcnow()
+    passed = sa.select(ClearanceItem.id).where(*where, ClearanceItem.status == ItemStatus.PASSED)
+    closed = db.session.execute(
+        sa.update(Appeal).where(Appeal.status == AppealStatus.OPEN, Appeal.item_id.in_(passed))
+        .values(status=AppealStatus.RESOLVED, answered_by_id=actor.user_id, answered_by=(actor.label or "")[:64],
+                answered_at=now)
+        .returning(Appeal.graduate_id, Appeal.task_key)
+        .execution_options(synchronize_session=False)).all()
+    if closed:
+        db.session.execute(sa.insert(Event).execution_options(render_nulls=True), [
+            _event_row(gid, None, key, "appeal_resolved", None, None, None, actor, now) for gid, key in closed])
+
+
 def _diff(current: dict[str, sa.Row], new: dict[str, ItemState]) -> dict[str, ItemState]:
     out = {}
     for k, st in new.items():
@@ -476,6 +653,17 @@ def _diff(current: dict[str, sa.Row], new: dict[str, ItemState]) -> dict[str, It
                 or row.blocked_by != blocked:
             out[k] = st
     return out
+
+
+def changed_message(key: str | None, status: str | None, meta: dict[str, dict[str, Any]]) -> str:
+    """Why an ``expected`` status no longer holds (someone else changed the item meanwhile)."""
+    from app.core.i18n import STATUS_LABELS, item_name
+
+    item = item_name(meta[key]) if key in meta else (key or "")
+    if status is None:
+        return _("%(item)s is not an item of this graduate's process", item=item)
+    return _("%(item)s was changed meanwhile by someone else; it is now: %(status)s",
+             item=item, status=STATUS_LABELS.get(status, status))
 
 
 def refusal_message(refusal: ActionRefused, meta: dict[str, dict[str, Any]] | None = None) -> str:
@@ -542,3 +730,145 @@ def projection_mismatches(clearance: Clearance) -> list[tuple[str, str, str]]:
     if inst.status(engine_items) != clearance.status:
         out.append(("<clearance>", clearance.status, inst.status(engine_items)))
     return out
+
+
+# ----------------------------------------------------------------------------- 缓交 expiry
+WAIVER_EXPIRED_REASON = "缓交到期"
+
+
+def set_waiver_end(graduate_id: int, key: str, until: date | None, actor: Actor, *, reason: str) -> None:
+    """Extend or shorten a 缓交 (change ``waived_until`` of a waived item), one audited transaction.
+
+    Only the projection's end date changes (the engine state does not know it); the clearance row
+    is locked like for any change, so an expiry running at the same moment cannot interleave.
+    The event ``waive_end`` records the old and new end dates (ISO, '' for none).
+    """
+    if not (reason or "").strip():
+        raise ValueError(_("a reason is required"))
+    try:
+        locked = _lock_clearances([graduate_id])
+        row = db.session.execute(
+            sa.select(ClearanceItem.id, ClearanceItem.status, ClearanceItem.waived_until)
+            .where(ClearanceItem.graduate_id == graduate_id, ClearanceItem.task_key == key)).one_or_none()
+        if not locked or row is None or row.status != ItemStatus.WAIVED:
+            raise ActionRefused("not_waived", item=key)
+        now = utcnow()
+        db.session.execute(sa.update(ClearanceItem).where(ClearanceItem.id == row.id)
+                           .values(waived_until=until, updated_at=now).execution_options(synchronize_session=False))
+        db.session.execute(sa.insert(Event).execution_options(render_nulls=True), [_event_row(
+            graduate_id, locked[0].id, key, "waive_end", row.waived_until.isoformat() if row.waived_until else "",
+            until.isoformat() if until else "", reason.strip(), actor, now)])
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+@dataclass
+class ExpiryReport:
+    restored: int = 0                                              # restrictions back on
+    kept: list[tuple[int, str, str]] = field(default_factory=list)  # (graduate id, item, why not)
+
+
+def local_today(now: datetime | date | None = None) -> date:
+    """Today's date at the school (BABEL_DEFAULT_TIMEZONE); ``now`` is naive UTC or a local date."""
+    from zoneinfo import ZoneInfo
+
+    from flask import current_app
+
+    if isinstance(now, date) and not isinstance(now, datetime):
+        return now
+    tz = ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "UTC")
+    return (now or utcnow()).replace(tzinfo=timezone.utc).astimezone(tz).date()
+
+
+def _expired_waivers(today: date):
+    """Waived items whose 缓交 ended before ``today`` (probes the (checkpoint, status) index)."""
+    checkpoint_ids = list(db.session.scalars(sa.select(Checkpoint.id)))
+    return (ClearanceItem.checkpoint_id.in_(checkpoint_ids), ClearanceItem.status == ItemStatus.WAIVED,
+            ClearanceItem.waived_until < today)
+
+
+def has_expired_waivers(now: datetime | date | None = None) -> bool:
+    """Cheap check: is there any 缓交 to end? (one indexed query)"""
+    return db.session.scalar(
+        sa.select(ClearanceItem.id).where(*_expired_waivers(local_today(now))).limit(1)) is not None
+
+
+def expire_waivers(now: datetime | date | None = None, *, chunk: int = 100) -> ExpiryReport:
+    """Restore the restriction of every waived item whose ``waived_until`` is past (缓交到期).
+
+    An item waived until D is lifted through D and restored from D + 1 (school time). Each chunk
+    of graduates is one transaction (``apply`` ... ``unwaive``, source system, reason 缓交到期).
+    An item that can no longer be restored (certificates already issued) keeps its waiver; its
+    expiry date is cleared and an ``expire`` event says why, so it is not tried again.
+    """
+    today = local_today(now)
+    actor = Actor.system(WAIVER_EXPIRED_REASON, Source.SYSTEM)
+    report = ExpiryReport()
+    tried: set[int] = set()
+    while True:
+        query = (sa.select(ClearanceItem.id, ClearanceItem.graduate_id, ClearanceItem.clearance_id,
+                           ClearanceItem.task_key)
+                 .where(*_expired_waivers(today)).order_by(ClearanceItem.task_key, ClearanceItem.graduate_id)
+                 .limit(chunk))
+        if tried:
+            query = query.where(ClearanceItem.id.not_in(tried))
+        rows = db.session.execute(query).all()
+        db.session.rollback()                 # end the read transaction before locking
+        if not rows:
+            return report
+        key = rows[0].task_key
+        part = [r for r in rows if r.task_key == key]
+        tried.update(r.id for r in part)
+        result = apply([r.graduate_id for r in part], key, "unwaive", actor,
+                       reason=WAIVER_EXPIRED_REASON, strict=False)
+        report.restored += len(result.succeeded)
+        refused = {o.graduate_id: o for o in result.failed if o.code != "not_waived"}
+        if refused:
+            now_ = utcnow()
+            kept = [r for r in part if r.graduate_id in refused]
+            db.session.execute(sa.update(ClearanceItem).where(ClearanceItem.id.in_([r.id for r in kept]))
+                               .values(waived_until=None).execution_options(synchronize_session=False))
+            db.session.execute(sa.insert(Event).execution_options(render_nulls=True), [
+                _event_row(r.graduate_id, r.clearance_id, key, "expire", ItemStatus.WAIVED, ItemStatus.WAIVED,
+                           f"{WAIVER_EXPIRED_REASON}: {refused[r.graduate_id].message}"[:500], actor, now_)
+                for r in kept])
+            db.session.commit()
+            report.kept.extend((r.graduate_id, key, refused[r.graduate_id].message) for r in kept)
+        # "not_waived": changed by someone else meanwhile; the next query no longer finds it
+
+
+_EXPIRY_LOCK = threading.Lock()
+_EXPIRY_NEXT_CHECK = {"at": 0.0}
+
+
+def maybe_expire_waivers(app, interval: float | None = None) -> bool:
+    """At most once per ``interval`` seconds per process: end the 缓交 that are due.
+
+    Called after a desk or portal response has been sent (``response.call_on_close``), so no
+    page waits for it; without anything due it costs one indexed query a minute. Never raises.
+    Returns whether a check ran.
+    """
+    interval = app.config.get("WAIVER_EXPIRY_INTERVAL", 60) if interval is None else interval
+    if not interval or interval < 0:
+        return False
+    now = time.monotonic()
+    with _EXPIRY_LOCK:
+        if now < _EXPIRY_NEXT_CHECK["at"]:
+            return False
+        _EXPIRY_NEXT_CHECK["at"] = now + interval
+    import logging
+
+    with app.app_context():
+        try:
+            if has_expired_waivers():
+                report = expire_waivers()
+                logging.getLogger(__name__).info("缓交到期: %d restored, %d kept", report.restored,
+                                                 len(report.kept))
+        except Exception:  # noqa: BLE001 - a background chore must never break a request
+            db.session.rollback()
+            logging.getLogger(__name__).exception("expiring waivers failed")
+        finally:
+            db.session.remove()
+    return True
