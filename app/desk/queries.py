@@ -1,17 +1,19 @@
 """Read-only queries for the operator desk (离校点工作台)."""
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import contains_eager
 
-from app.core.enums import DONE_STATUSES, OPEN_STATUSES
+from app.core.enums import DONE_STATUSES, OPEN_STATUSES, ItemStatus
 from app.extensions import db
 from app.graduates.idcard import normalise
 from app.graduates.models import Cohort, Graduate
 from app.portal.queries import meta_for_version
-from app.workflow.models import Checkpoint, Clearance, ClearanceItem, Event
+from app.workflow.models import Checkpoint, Clearance, ClearanceItem, Event, ProcessVersion
 
 SEARCH_LIMIT = 50
 
@@ -24,10 +26,8 @@ def checkpoints_for(principal) -> list[Checkpoint]:
 
 
 def _in_scope():
-    """Graduates of any cohort that has started clearances."""
-    cohorts_with_clearances = (sa.select(Graduate.cohort_id).join(Clearance, Clearance.graduate_id == Graduate.id)
-                               .distinct())
-    return Graduate.cohort_id.in_(cohorts_with_clearances)
+    """Graduates of any cohort with a published process (a handful of rows: no scan of graduates)."""
+    return Graduate.cohort_id.in_(sa.select(ProcessVersion.cohort_id))
 
 
 def _escape_like(text: str) -> str:
@@ -41,19 +41,30 @@ class SearchResult:
 
 
 def search_graduates(q: str) -> SearchResult:
-    """Student number (exact), ID-card number (exact, x or X) or name (partial)."""
-    q = (q or "").strip()
+    """Student number or ID-card number (exact; x or X) when the text has a digit, else name (partial).
+
+    Numbers use the indexes on ``student_no`` / ``id_card``. A name first collects at most
+    SEARCH_LIMIT + 1 ids (exact matches through the name index, then any match without ORDER BY,
+    so a common surname stops early), then loads those rows: exact matches first, newest cohort first.
+    """
+    q = unicodedata.normalize("NFKC", q or "").strip()     # full-width digits typed with a Chinese IME
     if not q:
         return SearchResult([])
-    base = (sa.select(Graduate).join(Cohort, Cohort.id == Graduate.cohort_id).where(_in_scope())
-            .order_by(Cohort.year.desc(), Graduate.student_no))
-    ident = normalise(q)
-    exact = list(db.session.scalars(base.where(sa.or_(
-        Graduate.student_no == q,
-        Graduate.id_card.in_({ident, ident.lower()}),
-    )).limit(SEARCH_LIMIT + 1)))
-    found = exact or list(db.session.scalars(
-        base.where(Graduate.name.like(f"%{_escape_like(q)}%", escape="\\")).limit(SEARCH_LIMIT + 1)))
+    base = (sa.select(Graduate).join(Cohort, Cohort.id == Graduate.cohort_id)
+            .options(contains_eager(Graduate.cohort)).where(_in_scope()))
+    if any(ch.isdigit() for ch in q):
+        ident = normalise(q)
+        found = list(db.session.scalars(
+            base.where(sa.or_(Graduate.student_no == q, Graduate.id_card.in_({ident, ident.lower()})))
+            .order_by(Cohort.year.desc(), Graduate.student_no).limit(SEARCH_LIMIT + 1)))
+        return SearchResult(found[:SEARCH_LIMIT], truncated=len(found) > SEARCH_LIMIT)
+    ids = list(db.session.scalars(sa.select(Graduate.id).where(Graduate.name == q).limit(SEARCH_LIMIT + 1)))
+    if len(ids) <= SEARCH_LIMIT:
+        like = Graduate.name.like(f"%{_escape_like(q)}%", escape="\\")
+        ids += db.session.scalars(sa.select(Graduate.id).where(like, Graduate.id.not_in(ids) if ids else sa.true())
+                                  .limit(SEARCH_LIMIT + 1 - len(ids)))
+    found = sorted(db.session.scalars(base.where(Graduate.id.in_(ids))) if ids else [],
+                   key=lambda g: (g.name != q, -g.cohort.year, g.student_no))
     return SearchResult(found[:SEARCH_LIMIT], truncated=len(found) > SEARCH_LIMIT)
 
 
@@ -77,7 +88,16 @@ class DeskItem:
 
     @property
     def selectable(self) -> bool:
+        """Confirmable: open, or waived (缓交) and now settled."""
+        return self.item.status in OPEN_STATUSES or self.item.status == ItemStatus.WAIVED
+
+    @property
+    def rejectable(self) -> bool:
         return self.item.status in OPEN_STATUSES
+
+    @property
+    def reopenable(self) -> bool:
+        return self.item.status == ItemStatus.PASSED
 
 
 @dataclass
@@ -135,3 +155,71 @@ def item_checkpoint_ids(graduate_id: int, keys: list[str]) -> dict[str, int]:
         sa.select(ClearanceItem.task_key, ClearanceItem.checkpoint_id)
         .where(ClearanceItem.graduate_id == graduate_id, ClearanceItem.task_key.in_(keys)))
     return dict(rows.all())
+
+
+# ----------------------------------------------------------------------------- the clearance record (离校记录)
+@dataclass
+class RecordItem:
+    item: ClearanceItem
+    meta: dict[str, Any]
+    blockers: list[dict[str, Any]]
+    last: Event | None                    # the latest event of this item: who, when, why
+
+
+@dataclass
+class RecordGroup:
+    checkpoint: Checkpoint
+    items: list[RecordItem]
+
+
+@dataclass
+class GraduateRecord:
+    graduate: Graduate
+    clearance: Clearance | None
+    version: str
+    groups: list[RecordGroup]
+    events: list[Event]                   # newest first
+    meta: dict[str, dict[str, Any]]
+
+    def name_of(self, key: str | None) -> dict[str, Any]:
+        if not key:
+            return {}
+        return self.meta.get(key) or {"key": key, "name": key}
+
+    @property
+    def done(self) -> int:
+        return sum(1 for g in self.groups for r in g.items if r.item.status in DONE_STATUSES)
+
+    @property
+    def total(self) -> int:
+        return sum(len(g.items) for g in self.groups)
+
+
+RECORD_EVENTS_LIMIT = 1000
+REVERSALS = frozenset({"reopen", "auto_revert", "unwaive"})
+
+
+def graduate_record(graduate: Graduate) -> GraduateRecord:
+    """Every checkpoint's items and the whole event timeline, from the projection and the audit trail."""
+    clearance = db.session.scalar(sa.select(Clearance).where(Clearance.graduate_id == graduate.id))
+    events = list(db.session.scalars(
+        sa.select(Event).where(Event.graduate_id == graduate.id).order_by(Event.id.desc())
+        .limit(RECORD_EVENTS_LIMIT)))
+    if clearance is None:
+        return GraduateRecord(graduate, None, "", [], events, {})
+    pv = db.session.execute(sa.select(ProcessVersion.gtype, ProcessVersion.version, ProcessVersion.items_meta)
+                            .where(ProcessVersion.id == clearance.process_version_id)).one()
+    meta = {m["key"]: m for m in (pv.items_meta or [])}
+    last: dict[str, Event] = {}
+    for e in events:                      # newest first: the first one seen is the latest
+        if e.task_key and e.task_key not in last:
+            last[e.task_key] = e
+    groups: dict[int, RecordGroup] = {}
+    for item in clearance.items:          # ordered by sort_order
+        m = meta.get(item.task_key) or {"key": item.task_key, "name": item.task_key}
+        group = groups.get(item.checkpoint_id)
+        if group is None:
+            group = groups[item.checkpoint_id] = RecordGroup(item.checkpoint, [])
+        group.items.append(RecordItem(item, m, [meta.get(k) or {"key": k, "name": k} for k in item.blockers],
+                                      last.get(item.task_key)))
+    return GraduateRecord(graduate, clearance, f"v{pv.version}", list(groups.values()), events, meta)

@@ -47,3 +47,41 @@ DEFAULT_CHECKPOINTS: list[tuple[str, str, str, str, str, str, str, str]] = [
 
 # Checkpoints that never own user tasks (special desks).
 SPECIAL_CHECKPOINTS = frozenset({"waiver"})
+
+# Suggested rejection reasons (驳回原因模板) per checkpoint key, used while a checkpoint has none of
+# its own in `reason_templates`: (Chinese, English). A `{…}` part is a blank the operator fills in.
+DEFAULT_REASONS: dict[str, list[tuple[str, str]]] = {
+    "advisor": [("未满足毕业条件：{原因}", "Graduation requirements not met: {reason}"),
+                ("学位论文尚未定稿", "The thesis is not finalised yet")],
+    "college": [("未领取党组织关系介绍信", "Party membership transfer letter not collected"),
+                ("团组织关系未转出", "League membership not transferred"),
+                ("未归还教学仪器：{仪器名称}", "Teaching instrument not returned: {instrument}"),
+                ("国家助学贷款还款手续未办理", "National student loan repayment not arranged")],
+    "library": [("未归还图书 {册数} 册", "{number} library books not returned"),
+                ("欠图书馆罚款 {金额} 元", "Library fines of {amount} yuan unpaid"),
+                ("未提交学位论文", "Thesis not deposited")],
+    "student_affairs": [("学生证未上交", "Student ID card not handed in"),
+                        ("生源地助学贷款尚未在国家开发银行确认还款", "Origin-place loan repayment not confirmed with the China Development Bank")],
+    "utilities": [("欠电费 {金额} 元", "Electricity bill of {amount} yuan unpaid"),
+                  ("寝室电费未结清，请寝室代表统一缴清", "The room's electricity bill is not settled; the room representative pays it for all")],
+    "dormitory": [("宿舍物品未清理", "Dormitory not cleared"),
+                  ("钥匙未交还", "Keys not returned"),
+                  ("未交《毕业生文明退宿承诺书》", "Move-out pledge form not handed in"),
+                  ("宿舍公物损坏，需赔偿 {金额} 元", "Damaged dormitory property: {amount} yuan to pay")],
+    "network": [("未归还交换机", "Network switch not returned")],
+    "finance": [("欠学杂费 {金额} 元", "Tuition and fees of {amount} yuan unpaid"),
+                ("财务借款 {金额} 元未结清", "Finance loan of {amount} yuan not settled")],
+    "lab_equipment": [("未归还实验设备：{设备名称}", "Laboratory equipment not returned: {equipment}")],
+    "state_key_lab": [("欠测试费 {金额} 元", "Testing fees of {amount} yuan unpaid")],
+    "hospital": [("欠住院费用 {金额} 元", "Hospital fees of {amount} yuan unpaid")],
+    "employment": [("未填报就业方案", "Employment plan not submitted"),
+                   ("就业方案信息有误：{原因}", "Employment plan incorrect: {reason}")],
+    "college_student_work": [("未提交毕业生登记表", "Graduate registration form not submitted"),
+                             ("团组织关系未转接", "League membership not transferred")],
+    "graduate_secretary": [("答辩纸质材料未归档", "Defence papers not archived"),
+                           ("未提交入学登记表", "Enrolment form not submitted")],
+    "certificates": [("前置离校手续未完成", "Earlier clearance items are not done"),
+                     ("本人未到场且无委托书", "Not present in person and no letter of authorisation")],
+    "academic_affairs": [("暂缓发放的原因尚未消除：{原因}", "The reason for holding back is not cleared: {reason}")],
+    "graduate_school": [("学位证书尚未制作完成", "The degree certificate is not ready yet")],
+}

@@ -218,3 +218,306 @@ def test_forms_carry_csrf_tokens(client, app, make_graduate, start, operator, db
     assert resp.status_code == 303 and status(db, g, "party_letter") == "passed"
     resp = client.post("/logout", data={"csrf_token": csrf(desk)})
     assert resp.status_code == 302 and client.get("/desk/").status_code == 302
+
+
+# ----------------------------------------------------------------------------- desk core (issue 3)
+def english(client) -> None:
+    client.get("/desk/?lang=en")
+
+
+def event_count(db, graduate, **where) -> int:
+    stmt = sa.select(sa.func.count()).select_from(Event).where(Event.graduate_id == graduate.id)
+    for name, value in where.items():
+        stmt = stmt.where(getattr(Event, name) == value)
+    return db.session.scalar(stmt)
+
+
+def test_desk_page_uses_the_layout_tabs(client, login_staff):
+    login_staff("op", "utilities")
+    html = client.get("/desk/?cp=utilities").get_data(as_text=True)
+    assert html.count('class="lx-cp-name') == 1                 # one heading (from the layout)
+    assert 'class="nav nav-tabs' in html and 'aria-current="page"' in html
+
+
+def test_the_special_waiver_checkpoint_goes_to_its_own_desk(app, client, login_staff):
+    login_staff("op", "waiver")
+    resp = client.get("/desk/?cp=waiver")
+    if "desk.waiver" in app.view_functions:
+        assert resp.status_code == 302 and "/desk/" in resp.headers["Location"]
+        assert "cp=waiver" in resp.headers["Location"]
+    else:                                  # the 缓交 desk is not built yet: the plain desk still works
+        assert resp.status_code == 200
+
+
+def test_a_card_reader_number_and_enter_opens_the_graduate_ready_for_the_next(client, make_graduate, start,
+                                                                              login_staff):
+    g = make_graduate(name="刷卡生")
+    start(g)
+    login_staff("op", "utilities")
+    page = client.get(f"/desk/?cp=utilities&q={g.student_no}", follow_redirects=True).get_data(as_text=True)
+    assert "刷卡生" in page
+    # the search box is on the graduate page too, empty and focused for the next scan
+    assert re.search(r'<input type="search" name="q" id="desk-q" value=""[^>]*autofocus', page)
+    resp = client.post("/desk/confirm", data={"graduate_id": g.id, "cp": "utilities", "task": "electricity"},
+                       follow_redirects=True)
+    assert re.search(r'<input type="search" name="q" id="desk-q" value=""[^>]*autofocus', resp.get_data(as_text=True))
+
+
+def test_full_width_digits_from_a_chinese_ime_still_find_the_number(client, make_graduate, start, login_staff):
+    g = make_graduate()
+    start(g)
+    login_staff("op", "utilities")
+    wide = "".join(chr(ord(c) + 0xFEE0) for c in g.student_no)
+    resp = client.get(f"/desk/?cp=utilities&q={wide}")
+    assert resp.status_code == 303 and f"graduate_id={g.id}" in resp.headers["Location"]
+
+
+def test_a_name_search_lists_exact_matches_first(client, make_graduate, start, login_staff):
+    a = make_graduate(name="李明轩")
+    b = make_graduate(name="李明")
+    start(a, b)
+    login_staff("op", "utilities")
+    html = client.get("/desk/?cp=utilities&q=李明").get_data(as_text=True)
+    assert html.index(f"graduate_id={b.id}") < html.index(f"graduate_id={a.id}")
+
+
+def test_confirm_several_items_at_once(client, make_graduate, start, login_staff, db):
+    g = make_graduate(party_member=True, league_member=True)
+    start(g)
+    login_staff("op", "college")
+    english(client)
+    resp = client.post("/desk/confirm", data={"graduate_id": g.id, "cp": "college",
+                                              "task": ["party_letter", "league_transfer"]}, follow_redirects=True)
+    page = text(resp)
+    assert "confirmed Collect the Party membership transfer letter, " in page
+    assert status(db, g, "party_letter") == status(db, g, "league_transfer") == "passed"
+    assert event_count(db, g, action="confirm") == 2
+
+
+def test_confirm_is_all_or_nothing_and_names_the_refused_item(client, make_graduate, start, login_staff, db):
+    g = make_graduate(party_member=True, has_national_loan=False)
+    start(g)
+    login_staff("op", "college")
+    english(client)
+    before = event_count(db, g)
+    resp = client.post("/desk/confirm", data={"graduate_id": g.id, "cp": "college",
+                                              "task": ["party_letter", "national_loan"]}, follow_redirects=True)
+    page = text(resp)
+    assert "Nothing was confirmed:" in page and "is not required for this graduate" in page
+    assert status(db, g, "party_letter") == "pending"
+    assert event_count(db, g) == before
+
+
+def test_items_of_another_checkpoint_of_the_same_operator_are_refused(client, make_graduate, start, login_staff,
+                                                                      db):
+    g = make_graduate()
+    start(g)
+    login_staff("op", "utilities", "dormitory")
+    resp = client.post("/desk/confirm", data={"graduate_id": g.id, "cp": "utilities", "task": "dorm_checkout"})
+    assert resp.status_code == 403 and status(db, g, "dorm_checkout") == "pending"
+    resp = client.post("/desk/confirm", data={"graduate_id": g.id, "cp": "utilities", "task": "no_such_item"})
+    assert resp.status_code == 404
+
+
+def test_reject_offers_the_checkpoint_templates_and_needs_the_blank_filled(client, make_graduate, start,
+                                                                          login_staff, db):
+    g = make_graduate()
+    start(g)
+    login_staff("op", "utilities")
+    html = client.get(f"/desk/?cp=utilities&graduate_id={g.id}").get_data(as_text=True)
+    assert 'data-lx-reason="欠电费 {金额} 元"' in html and 'action="/desk/reject"' in html
+    form = {"graduate_id": g.id, "cp": "utilities", "task": "electricity"}
+    english(client)
+    resp = client.post("/desk/reject", data={**form, "reason": "欠电费 {金额} 元"})
+    assert resp.status_code == 422
+    page = resp.get_data(as_text=True)
+    assert "Fill in {金额} in the reason first." in page
+    assert 'value="欠电费 {金额} 元" autofocus' in page                 # nothing typed is lost
+    resp = client.post("/desk/reject", data={**form, "reason": ""})
+    assert resp.status_code == 422 and "Give the reason: the graduate will read it." in text(resp)
+    assert status(db, g, "electricity") == "pending" and event_count(db, g, action="reject") == 0
+
+    resp = client.post("/desk/reject", data={**form, "reason": "欠电费 35.5 元"}, follow_redirects=True)
+    assert "marked as not passed. Reason: 欠电费 35.5 元" in text(resp)
+    assert status(db, g, "electricity") == "rejected"
+    event = db.session.scalar(sa.select(Event).where(Event.graduate_id == g.id, Event.action == "reject"))
+    assert (event.reason, event.actor) == ("欠电费 35.5 元", "op")
+    # the item stays open (confirmable), shows the reason, and the graduate reads it on the sheet
+    html = client.get(f"/desk/?cp=utilities&graduate_id={g.id}").get_data(as_text=True)
+    assert re.search(r'name="task" value="electricity"(?![^>]*disabled)', html)
+    assert "欠电费 35.5 元" in html
+    client.post("/logout")
+    from app.auth.services import set_graduate_password
+
+    set_graduate_password(db.session.merge(g), "grad-pass-123")
+    login(client, g.student_no, "grad-pass-123")
+    assert "欠电费 35.5 元" in text(client.get("/me"))
+
+
+def test_reopen_a_passed_item_with_a_reason(client, make_graduate, start, login_staff, db):
+    g = make_graduate()
+    start(g)
+    login_staff("op", "dormitory")
+    english(client)
+    client.post("/desk/confirm", data={"graduate_id": g.id, "cp": "dormitory", "task": "dorm_checkout"})
+    html = client.get(f"/desk/?cp=dormitory&graduate_id={g.id}").get_data(as_text=True)
+    assert 'action="/desk/reopen"' in html and 'action="/desk/reject"' not in html
+    form = {"graduate_id": g.id, "cp": "dormitory", "task": "dorm_checkout"}
+    assert client.post("/desk/reopen", data={**form, "reason": " "}).status_code == 422
+    resp = client.post("/desk/reopen", data={**form, "reason": "钥匙未交还"}, follow_redirects=True)
+    assert "re-opened. Reason: 钥匙未交还" in text(resp)
+    assert status(db, g, "dorm_checkout") == "pending"
+    # re-opening an item that is not passed shows the engine's message
+    resp = client.post("/desk/reopen", data={**form, "reason": "again"}, follow_redirects=True)
+    assert "is not passed, there is nothing to re-open" in text(resp)
+
+
+def test_reopen_after_certificates_were_issued_shows_the_refusal(client, make_graduate, start, login_staff, db):
+    from app.workflow.services import Actor, apply_items
+
+    g = make_graduate()
+    start(g)
+    apply_items(g.id, ["student_id_card", "electricity", "dorm_checkout", "certificates"], "confirm",
+                Actor.system("test"))
+    login_staff("op", "utilities")
+    resp = client.post("/desk/reopen", data={"graduate_id": g.id, "cp": "utilities", "task": "electricity",
+                                             "reason": "复核"}, follow_redirects=True)
+    assert "证书已发放：“清理电费”不能再修改" in text(resp)
+    assert status(db, g, "electricity") == "passed"
+
+
+def test_clearance_record_shows_every_checkpoint_and_the_timeline(client, make_graduate, start, login_staff, db):
+    from app.workflow.services import Actor, apply_items, update_attributes
+
+    g = make_graduate(name="记录生", library_books=2)
+    start(g)
+    login_staff("op", "utilities")
+    client.post("/desk/confirm", data={"graduate_id": g.id, "cp": "utilities", "task": "electricity"})
+    client.post("/desk/reopen", data={"graduate_id": g.id, "cp": "utilities", "task": "electricity",
+                                      "reason": "电费复核发现漏缴"})
+    apply_items(g.id, ["dorm_checkout"], "reject", Actor(None, "宿管王老师", "batch"), reason="钥匙未交还")
+    update_attributes(g.id, {"library_books": 0}, Actor.system("sync", "api"))      # the library rule passes it
+    english(client)
+    desk = client.get(f"/desk/?cp=utilities&graduate_id={g.id}").get_data(as_text=True)
+    assert f'href="/desk/record/{g.id}?cp=utilities"' in desk
+    resp = client.get(f"/desk/record/{g.id}?cp=utilities")
+    assert resp.status_code == 200
+    page = text(resp)
+    for checkpoint in ("College office", "Library", "Utilities centre", "Dormitory management", "Finance office"):
+        assert checkpoint in page
+    assert "钥匙未交还" in page and "宿管王老师 (batch)" in page
+    assert "电费复核发现漏缴" in page and "Reversal" in page and "op (operator)" in page
+    assert "automatic rule" in page and "Clearance started" in page
+    timeline = page[page.index("Timeline"):]
+    assert timeline.index("电费复核发现漏缴") < timeline.index("Clearance started")   # newest first
+
+
+def test_reason_templates_page(client, login_staff, db):
+    login_staff("op", "utilities")
+    english(client)
+    page = text(client.get("/desk/reasons?cp=utilities"))
+    assert "欠电费 {金额} 元" in page and "These are the suggested reasons." in page
+    resp = client.post("/desk/reasons", data={"cp": "utilities", "text": "电卡未退", "text_en": ""},
+                       follow_redirects=True)
+    page = text(resp)
+    assert "Reason added: 电卡未退" in page and "欠电费 {金额} 元" in page and "suggested reasons" not in page
+    resp = client.post("/desk/reasons", data={"cp": "utilities", "text": "", "text_en": ""})
+    assert resp.status_code == 422 and "Type the reason." in text(resp)
+    resp = client.post("/desk/reasons", data={"cp": "utilities", "text": "电卡未退"})
+    assert resp.status_code == 422 and "already in the list" in text(resp)
+    from app.desk.models import ReasonTemplate
+
+    first = db.session.scalar(sa.select(ReasonTemplate).order_by(ReasonTemplate.sort_order))
+    resp = client.post("/desk/reasons/delete", data={"cp": "utilities", "ref": f"t{first.id}"}, follow_redirects=True)
+    assert "Reason deleted: 欠电费 {金额} 元" in text(resp)
+    resp = client.post("/desk/reasons/delete", data={"cp": "utilities", "ref": f"t{first.id}"}, follow_redirects=True)
+    assert "no longer in the list" in text(resp)
+    # the desk offers the checkpoint's own list
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Event).where(Event.action == "reason_add")) == 1
+
+
+def test_reason_templates_of_another_checkpoint_are_out_of_reach(client, login_staff, db):
+    login_staff("op", "library")
+    assert client.get("/desk/reasons?cp=utilities").status_code == 403
+    assert client.post("/desk/reasons", data={"cp": "utilities", "text": "x"}).status_code == 403
+    assert client.post("/desk/reasons/delete", data={"cp": "utilities", "ref": "d0"}).status_code == 403
+    from app.desk.models import ReasonTemplate
+
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ReasonTemplate)) == 0
+
+
+DESK_GETS = ["/desk/?cp={cp}", "/desk/?cp={cp}&graduate_id={gid}", "/desk/?cp={cp}&q={no}",
+             "/desk/record/{gid}?cp={cp}", "/desk/reasons?cp={cp}", "/desk/counts?cp={cp}"]
+DESK_POSTS = [("/desk/confirm", {"task": "electricity"}), ("/desk/reject", {"task": "electricity", "reason": "x"}),
+              ("/desk/reopen", {"task": "electricity", "reason": "x"}), ("/desk/reasons", {"text": "x"}),
+              ("/desk/reasons/delete", {"ref": "d0"})]
+
+
+def _matrix(client, g, cp="utilities"):
+    gets = {url: client.get(url.format(cp=cp, gid=g.id, no=g.student_no)).status_code for url in DESK_GETS}
+    posts = {url: client.post(url, data={"graduate_id": g.id, "cp": cp, **data}).status_code
+             for url, data in DESK_POSTS}
+    return gets, posts
+
+
+def test_role_matrix_of_the_desk_core(client, make_graduate, start, login_staff, login_graduate, operator, db):
+    g = make_graduate()
+    start(g)
+    # anonymous: to the login page
+    gets, posts = _matrix(client, g)
+    assert set(gets.values()) == {302} and set(posts.values()) == {302}
+    # an operator of another checkpoint: 403 on every page and form of this one
+    login_staff("libop", "library")
+    gets, posts = _matrix(client, g)
+    assert set(gets.values()) == {403}, gets
+    assert set(posts.values()) == {403}, posts
+    client.post("/logout")
+    # a leader: 403
+    login_staff("boss", role="leader")
+    gets, posts = _matrix(client, g)
+    assert set(gets.values()) == {403} and set(posts.values()) == {403}
+    client.post("/logout")
+    # a graduate: 403
+    login_graduate(g)
+    gets, posts = _matrix(client, g)
+    assert set(gets.values()) == {403} and set(posts.values()) == {403}
+    client.post("/logout")
+    assert status(db, g, "electricity") == "pending"
+    # the checkpoint's own operator and an admin: allowed
+    for who in ("utop", "root"):
+        if who == "utop":
+            login_staff(who, "utilities")
+        else:
+            login_staff(who, role="admin")
+        gets = {url: client.get(url.format(cp="utilities", gid=g.id, no=g.student_no)).status_code
+                for url in DESK_GETS}
+        assert set(gets.values()) <= {200, 303}, gets
+        client.post("/logout")
+
+
+def test_desk_core_forms_need_csrf_tokens(client, app, make_graduate, start, login_staff, db, monkeypatch):
+    g = make_graduate()
+    start(g)
+    login_staff("op", "utilities")
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    base = {"graduate_id": g.id, "cp": "utilities", "task": "electricity", "reason": "欠电费 3 元"}
+    for url in ("/desk/confirm", "/desk/reject", "/desk/reopen"):
+        assert client.post(url, data=base).status_code == 400
+    assert client.post("/desk/reasons", data={"cp": "utilities", "text": "x"}).status_code == 400
+    assert client.post("/desk/reasons/delete", data={"cp": "utilities", "ref": "d0"}).status_code == 400
+    html = client.get(f"/desk/?cp=utilities&graduate_id={g.id}").get_data(as_text=True)
+    reject = html[html.index('action="/desk/reject"'):]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', reject).group(1)
+    resp = client.post("/desk/reject", data={**base, "csrf_token": token})
+    assert resp.status_code == 303 and status(db, g, "electricity") == "rejected"
+
+
+def test_live_counts_load_after_the_page(client, make_graduate, start, login_staff):
+    a, b = make_graduate(), make_graduate()
+    start(a, b)
+    login_staff("op", "utilities")
+    html = client.get("/desk/?cp=utilities").get_data(as_text=True)
+    assert 'hx-get="/desk/counts?cp=utilities"' in html
+    client.post("/desk/confirm", data={"graduate_id": a.id, "cp": "utilities", "task": "electricity"})
+    page = text(client.get("/desk/counts?cp=utilities"))
+    assert "待办理 1" in page and "已通过 1" in page
