@@ -171,7 +171,7 @@ class RosterFileError(Exception):
 
 # ---------------------------------------------------------------- reading the grid
 
-def _read_xlsx(data: bytes) -> list[tuple[Any, ...]]:
+def _read_xlsx(data: bytes, data_only: bool = True) -> list[tuple[Any, ...]]:
     if data.startswith(_XLS_SIGNATURE):
         raise RosterFileError(_("This is an old-format .xls workbook (or an encrypted one): "
                                 "open it in Excel and save it as .xlsx."))
@@ -182,7 +182,7 @@ def _read_xlsx(data: bytes) -> list[tuple[Any, ...]]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # openpyxl warns about styles, data validation, ...
-            wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+            wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=data_only)
             try:
                 if not wb.worksheets:
                     raise RosterFileError(_("The workbook has no worksheet."))
@@ -236,8 +236,11 @@ def _read_csv(data: bytes) -> list[tuple[Any, ...]]:
         raise RosterFileError(_("Cannot read the CSV file: %(reason)s", reason=str(exc))) from None
 
 
-def read_grid(filename: str, data: bytes) -> list[tuple[Any, ...]]:
-    """All rows of the first sheet (row 1 first); raises RosterFileError."""
+def read_grid(filename: str, data: bytes, *, formulas: bool = False) -> list[tuple[Any, ...]]:
+    """All rows of the first sheet (row 1 first); raises RosterFileError.
+
+    ``formulas``: an .xlsx formula cell is its formula text (``"=A1"``) instead of its cached value.
+    """
     ext = ("." + filename.rsplit(".", 1)[-1].lower()) if filename and "." in filename else ""
     if ext not in SUPPORTED_EXTENSIONS:
         raise RosterFileError(_("Unsupported file type %(ext)s: use an .xlsx workbook or a .csv file.",
@@ -245,7 +248,7 @@ def read_grid(filename: str, data: bytes) -> list[tuple[Any, ...]]:
     if not data:
         raise RosterFileError(_("The file is empty."))
     if ext == ".xlsx":
-        return _read_xlsx(data)
+        return _read_xlsx(data, data_only=not formulas)
     return _read_csv(data)
 
 
