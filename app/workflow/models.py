@@ -104,6 +104,8 @@ class ClearanceItem(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("clearance_id", "task_key"),
         sa.Index("ix_clearance_items_checkpoint_status", "checkpoint_id", "status"),
+        # covering index of the checkpoint statistics (app.desk.stats), migration 0004d
+        sa.Index("ix_clearance_items_checkpoint_key_status", "checkpoint_id", "task_key", "status", "graduate_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
