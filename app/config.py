@@ -13,6 +13,10 @@ ENV_KEYS = {
     "MAIL_SERVER": "MAIL_SERVER",
     "MAIL_PORT": "MAIL_PORT",
     "MAIL_DEFAULT_SENDER": "MAIL_DEFAULT_SENDER",
+    "MAIL_USERNAME": "MAIL_USERNAME",
+    "MAIL_PASSWORD": "MAIL_PASSWORD",
+    "MAIL_USE_TLS": "MAIL_USE_TLS",
+    "MAIL_USE_SSL": "MAIL_USE_SSL",
 }
 
 
@@ -29,12 +33,22 @@ class DefaultConfig:
     BPMN_MAX_BYTES = 2 * 1024 * 1024
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
-    LOGIN_RATE_LIMIT = "10 per minute;100 per hour"
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True     # Redis down: per-process limits rather than errors
+    LOGIN_RATE_LIMIT = "10 per minute;100 per hour"          # per IP address
+    RESET_RATE_LIMIT = "5 per minute;30 per hour"            # forgot password, per IP address
+    ACCOUNT_RATE_LIMIT = "5 per minute;30 per hour"          # login and reset, per account
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    MAIL_SERVER: str | None = None
+    MAIL_SERVER: str | None = None            # notification e-mails only when set
     MAIL_PORT = 25
     MAIL_DEFAULT_SENDER = "lixiao@localhost"
+    MAIL_USERNAME: str | None = None
+    MAIL_PASSWORD: str | None = None
+    MAIL_USE_TLS = False                      # STARTTLS
+    MAIL_USE_SSL = False                      # SMTP over TLS (port 465)
+    MAIL_TIMEOUT = 10
+    MAIL_MAX_ATTEMPTS = 5
+    MAIL_SEND_AFTER_COMMIT = True             # deliver in a background thread right after the change
     SCHOOL_NAME = "示例大学"
     SCHOOL_NAME_EN = "Example University"
 
@@ -47,6 +61,9 @@ def env_overrides(environ: os._Environ | dict | None = None) -> dict:
             out[key] = environ[env_name]
     if "MAIL_PORT" in out:
         out["MAIL_PORT"] = int(out["MAIL_PORT"])
+    for flag in ("MAIL_USE_TLS", "MAIL_USE_SSL"):
+        if flag in out:
+            out[flag] = out[flag].strip().lower() in ("1", "true", "yes", "on")
     return out
 
 

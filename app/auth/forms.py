@@ -15,3 +15,10 @@ class ChangePasswordForm(FlaskForm):
     new = PasswordField(_l("New password"), validators=[DataRequired(), Length(min=8, max=128)])
     confirm = PasswordField(_l("Repeat the new password"),
                             validators=[DataRequired(), EqualTo("new", message=_l("The passwords differ"))])
+
+
+class ResetPasswordForm(FlaskForm):
+    """忘记密码: the student number plus the full ID-card number restore the initial password."""
+
+    student_no = StringField(_l("Student number"), validators=[DataRequired(), Length(max=64)])
+    id_card = StringField(_l("ID-card number"), validators=[DataRequired(), Length(max=32)])

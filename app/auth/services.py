@@ -6,14 +6,16 @@ from functools import wraps
 from typing import Any
 
 import sqlalchemy as sa
-from flask import abort
+from flask import abort, current_app
 from flask_login import current_user
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.auth.models import User
 from app.core.enums import Role
 from app.extensions import db
 from app.graduates.models import Cohort, Graduate
+from app.workflow.models import Event
 
 # A fixed hash to compare against when the account does not exist, so timing says nothing.
 _DUMMY_HASH = generate_password_hash("lixiao-timing-dummy")
@@ -73,7 +75,8 @@ def load_principal(ident: str):
         user = db.session.get(User, int(raw))
         return StaffPrincipal(user) if user is not None and user.active else None
     if kind == "g":
-        graduate = db.session.get(Graduate, int(raw))
+        # the cohort comes along: every portal request needs it (window gate), one query less
+        graduate = db.session.get(Graduate, int(raw), options=[joinedload(Graduate.cohort)])
         return GraduatePrincipal(graduate) if graduate is not None else None
     return None
 
@@ -112,6 +115,41 @@ def authenticate_graduate(student_no: str, password: str) -> Graduate | None:
 def set_graduate_password(graduate: Graduate, password: str) -> None:
     graduate.password_hash = generate_password_hash(password)
     db.session.commit()
+
+
+def reset_graduate_password(student_no: str, id_card: str, remote_addr: str | None = None) -> bool:
+    """忘记密码: restore the initial password if the full ID-card number matches; audited.
+
+    The graduate must change it again at the next login. False tells nothing about which of
+    the two numbers was wrong (and no hashing is done on either path, so timing does not either).
+    """
+    graduate = find_graduate(student_no)
+    given = (id_card or "").strip().upper().encode()
+    if graduate is None:
+        hmac.compare_digest(given, b"0" * 18)
+        return False
+    if not (given and hmac.compare_digest(given, (graduate.id_card or "").upper().encode())):
+        return False
+    graduate.password_hash = None
+    db.session.add(Event(graduate_id=graduate.id, action="password_reset", source="system",
+                         actor=graduate.student_no[:64], remote_addr=(remote_addr or "")[:64] or None,
+                         reason="forgot password: ID-card number matched"))
+    db.session.commit()
+    return True
+
+
+def public_view(view):
+    """Mark a view that needs no login (e.g. the 离校单 verification page): the graduate gates
+    (forced password change, cohort window, survey) leave it alone."""
+    view.lx_public = True
+    return view
+
+
+def is_public_endpoint(endpoint: str | None) -> bool:
+    if endpoint is None or endpoint == "static":
+        return True
+    view = current_app.view_functions.get(endpoint)
+    return bool(getattr(view, "lx_public", False))
 
 
 def create_user(username: str, role: str, password: str, checkpoint_keys: list[str] | None = None,

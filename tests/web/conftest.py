@@ -1,6 +1,8 @@
 """Fixtures for the web tests: compiled translations, logins, a started graduate."""
 from __future__ import annotations
 
+import html as htmllib
+import re
 from pathlib import Path
 
 import contextvars
@@ -36,6 +38,18 @@ def client(app, db):
     return FreshContextClient(app, app.response_class, use_cookies=True)
 
 
+def text(resp) -> str:
+    """The page's visible text: tags, styles and scripts removed, entities unescaped, whitespace collapsed."""
+    html = resp.get_data(as_text=True)
+    html = re.sub(r"<(style|script)[^>]*>.*?</\1>", " ", html, flags=re.S)
+    return htmllib.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)))
+
+
+def english(client) -> None:
+    """New messages are in translations/pending/*.po until merged: switch the session to the English UI."""
+    client.get("/verify/-?lang=en")          # a page that renders for anybody
+
+
 def login(client, username: str, password: str, kind: str = "graduate", follow: bool = False):
     return client.post("/login", data={"kind": kind, "username": username, "password": password},
                        follow_redirects=follow)
@@ -64,3 +78,12 @@ def login_staff(client, operator):
         return resp
 
     return go
+
+
+@pytest.fixture()
+def graduate(db, make_graduate, start, login_graduate):
+    """A graduate with a started clearance, logged in."""
+    g = make_graduate()
+    start(g)
+    login_graduate(g)
+    return g
