@@ -1,10 +1,12 @@
 """Lixiao (数字离校): the Flask application factory."""
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
 
+from babel import Locale
 from flask import Flask, g, request, session
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -79,7 +81,13 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_message = lazy_gettext("Please log in to continue.")
 
 
-def _select_locale() -> str:
+@functools.cache
+def _parsed_locale(identifier: str) -> Locale:
+    """Babel's ``Locale.parse`` scans every known locale name (≈ 0.2 ms); Flask-Babel calls it per request."""
+    return Locale.parse(identifier)
+
+
+def _select_locale() -> Locale:
     from flask import current_app
 
     langs = current_app.config["LANGUAGES"]
@@ -88,8 +96,8 @@ def _select_locale() -> str:
         session["lang"] = chosen
     lang = session.get("lang") if request else None
     if lang in langs:
-        return lang
-    return current_app.config["BABEL_DEFAULT_LOCALE"]
+        return _parsed_locale(lang)
+    return _parsed_locale(current_app.config["BABEL_DEFAULT_LOCALE"])
 
 
 def _register_blueprints(app: Flask) -> None:

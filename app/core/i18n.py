@@ -43,17 +43,17 @@ def item_name(meta: dict) -> str:
 
 
 def init_app(app: Flask) -> None:
-    @app.context_processor
-    def inject():
-        return {
-            "status_label": lambda s: STATUS_LABELS.get(s, s),
-            "status_class": lambda s: STATUS_CLASSES.get(s, "secondary"),
-            "gtype_label": lambda s: GTYPE_LABELS.get(s, s),
-            "source_label": lambda s: SOURCE_LABELS.get(s, s or ""),
-            "item_name": item_name,
-            "is_english": is_english,
-            "current_locale": lambda: str(get_locale() or "zh_CN"),
-        }
+    # Jinja globals rather than a context processor: macro templates then see them when
+    # imported *without* context, and Jinja caches such imports instead of re-running them.
+    app.jinja_env.globals.update(
+        status_label=lambda s: STATUS_LABELS.get(s, s),
+        status_class=lambda s: STATUS_CLASSES.get(s, "secondary"),
+        gtype_label=lambda s: GTYPE_LABELS.get(s, s),
+        source_label=lambda s: SOURCE_LABELS.get(s, s or ""),
+        item_name=item_name,
+        is_english=is_english,
+        current_locale=lambda: str(get_locale() or "zh_CN"),
+    )
 
 
 def compile_translations(root) -> list[str]:

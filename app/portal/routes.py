@@ -1,18 +1,87 @@
-"""The graduate's own pages: the clearance sheet (离校单)."""
+"""The graduate's own pages: clearance sheet (离校单), live process diagram and history.
+
+No URL carries a graduate id: every view reads the logged-in graduate's own data, so there is
+nothing to guess. Staff get 403 (``roles_required``), anonymous visitors the login page.
+"""
 from __future__ import annotations
 
-from flask import redirect, render_template, url_for
+from flask import abort, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.auth.services import roles_required
+from app.core.i18n import STATUS_LABELS, item_name
 from app.portal import bp
-from app.portal.queries import sheet_for
+from app.portal.queries import diagram_for, history_for, sheet_for
+from app.portal.sheet_cache import cached_page
+from app.portal.window import school_today
+
+HISTORY_PER_PAGE = 25
+
+
+def _password_change_needed():
+    """The redirect to the forced password change, or None."""
+    if current_user.must_change_password:
+        return redirect(url_for("auth.change_password"))
+    return None
 
 
 @bp.route("/me")
 @roles_required("graduate")
 def sheet():
-    if current_user.must_change_password:
-        return redirect(url_for("auth.change_password"))
+    if (redirect_to := _password_change_needed()) is not None:
+        return redirect_to
     graduate = current_user.graduate
-    return render_template("portal/sheet.html", graduate=graduate, sheet=sheet_for(graduate.id))
+    today = school_today()
+    return cached_page(graduate, today, lambda: render_template(
+        "portal/sheet.html", graduate=graduate, sheet=sheet_for(graduate.id), today=today))
+
+
+@bp.route("/me/diagram")
+@roles_required("graduate")
+def diagram():
+    if (redirect_to := _password_change_needed()) is not None:
+        return redirect_to
+    graduate = current_user.graduate
+    sheet = sheet_for(graduate.id, with_appeals=False)
+    return render_template("portal/diagram.html", graduate=graduate, sheet=sheet, today=school_today())
+
+
+@bp.route("/me/diagram.json")
+@roles_required("graduate")
+def diagram_data():
+    """The published BPMN of the graduate's version and every item's status (projection only)."""
+    if current_user.must_change_password:
+        abort(403)
+    sheet = sheet_for(current_user.graduate.id, with_appeals=False)
+    if sheet is None:
+        abort(404)
+    diagram = diagram_for(sheet.process_version_id)
+    items = {
+        item.key: {
+            "status": item.status,
+            "label": str(STATUS_LABELS.get(item.status, item.status)),
+            "name": item_name(item.meta),
+            "checkpoint": item.checkpoint.key,
+            "reason": item.reason,
+            "blockers": [b["key"] for b in item.blockers],
+            "waived_until": item.waived_until.isoformat() if item.waived_until else None,
+            "updated_at": item.updated_at.isoformat() + "Z" if item.updated_at else None,
+        }
+        for item in sheet.items
+    }
+    response = jsonify(xml=diagram.xml, gtype=diagram.gtype, version=diagram.version,
+                       clearance_status=sheet.clearance_status, items=items)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.route("/me/history")
+@roles_required("graduate")
+def history():
+    if (redirect_to := _password_change_needed()) is not None:
+        return redirect_to
+    page = request.args.get("page", 1, type=int) or 1
+    history = history_for(current_user.graduate.id, page, HISTORY_PER_PAGE)
+    if page > 1 and not history.entries:
+        abort(404)
+    return render_template("portal/history.html", graduate=current_user.graduate, history=history)

@@ -67,6 +67,7 @@ def test_items_are_grouped_by_checkpoint_in_sort_order(client, make_graduate, st
     assert shown == sorted(shown, key=first.get)                       # in the order of their first item
     sections = re.split(r'<section class="card mb-3[^"]*" id="cp-', html)[1:]
     for section in sections:
+        section = section.split("</section>", 1)[0]
         cp = section.split('"', 1)[0]
         keys = re.findall(r'id="item-([a-z_]+)"', section)
         expected = [k for k, o, c in sorted(rows, key=lambda r: r[1]) if c == cp]
@@ -123,3 +124,168 @@ def test_sheet_does_not_load_the_engine(client, make_graduate, start, login_grad
     monkeypatch.setattr(engine.Instance, "load", boom)
     monkeypatch.setattr(services, "_runtime_by_id", boom)
     assert client.get("/me").status_code == 200
+
+
+def todo(resp) -> str:
+    """The text of the to-do summary card only."""
+    html = resp.get_data(as_text=True)
+    block = html.split('id="todo"', 1)[1].split("</section>", 1)[0]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", block))
+
+
+def test_todo_summary_lists_open_items_with_reason_place_and_phone(client, make_graduate, start,
+                                                                   login_graduate):
+    g = make_graduate(party_member=True, arrears=50, lives_on_campus=True)
+    start(g)
+    apply([g.id], "party_letter", "reject", OP, reason="党费未缴清")
+    login_graduate(g)
+    resp = client.get("/me")
+    html = resp.get_data(as_text=True)
+    summary = todo(resp)
+    # the to-do card comes before the checkpoint cards and names what, where and whom to call
+    assert html.index('id="todo"') < html.index('id="cp-')
+    assert "领取党组织关系介绍信" in summary and "党费未缴清" in summary
+    assert "学院离校点" in summary and "学院办公楼 101" in summary and "工作日 8:30–11:30, 14:30–17:30" in summary
+    assert "缴清欠费" in summary and "行政楼一楼收费大厅" in summary
+    todo_html = html.split('id="todo"', 1)[1].split("</section>", 1)[0]
+    assert 'href="tel:0731-58290001"' in todo_html and 'href="tel:0731-58290007"' in todo_html
+    # done, blocked and not-required items are not in the to-do list
+    assert "上交学生证" not in summary or "待办理" in summary          # student ID card is pending here
+    assert "归还交换机" not in summary                                  # not required
+    assert 'data-key="certificates"' not in todo_html                  # blocked: named below, not a to-do
+    assert "领取“三证”和户口迁移证明" in summary                       # ...named as opening later
+
+
+def test_waived_item_shows_its_expiry_and_an_expired_deferral_warns(client, make_graduate, start,
+                                                                     login_graduate):
+    from datetime import date
+
+    g = make_graduate(arrears=300)
+    start(g)
+    apply([g.id], "finance", "waive", OP, reason="缓交证明 2026-17", waived_until=date(2099, 7, 1))
+    login_graduate(g)
+    page = text(client.get("/me"))
+    assert "缓交" in page and "缓交至 2099-07-01" in page and "缓交证明 2026-17" in page
+
+    other = make_graduate(arrears=300)
+    start(other)
+    apply([other.id], "finance", "waive", OP, reason="缓交证明 2020-01", waived_until=date(2020, 1, 31))
+    client.post("/logout")
+    login_graduate(other)
+    resp = client.get("/me?lang=en")
+    assert "The deferral expired on 2020-01-31" in text(resp)
+    assert "The deferral expired on 2020-01-31" in todo(resp) and "Pay outstanding fees" in todo(resp)
+
+
+def test_not_required_items_say_so_and_whole_offices_are_folded(client, make_graduate, start, login_graduate):
+    g = make_graduate(party_member=True, league_member=False, borrowed_switch=False)
+    start(g)
+    login_graduate(g)
+    resp = client.get("/me?lang=en")
+    html = resp.get_data(as_text=True)
+    page = text(resp)
+    # a whole office without any item that applies goes into the folded list
+    folded = html.split('id="not-applicable"', 1)[1].split("</details>", 1)[0]
+    assert "Network centre" in folded and "Return the network switch" in folded and "Not required" in folded
+    assert 'id="cp-network"' not in html
+    # inside an office that applies, the item says it does not apply
+    college = html.split('id="cp-college"', 1)[1].split("</section>", 1)[0]
+    assert 'id="item-league_transfer" data-status="not_required"' in college
+    assert 'id="item-party_letter" data-status="pending"' in college
+    assert "This item does not apply to you: nothing to do." in page
+
+
+def test_auto_checked_items_show_when_the_data_was_synced(client, make_graduate, start, login_graduate, db):
+    from datetime import datetime
+
+    from app.graduates.models import Graduate
+
+    g = make_graduate(arrears=10)
+    start(g)
+    login_graduate(g)
+    page = text(client.get("/me?lang=en"))
+    assert "Office records as of the roster import" in page           # never synced
+    db.session.get(Graduate, g.id).synced_at = datetime(2026, 6, 2, 6, 5)
+    db.session.commit()
+    resp = client.get("/me?lang=en")
+    page = text(resp)
+    # stored in UTC, shown in the school's time zone (UTC+8)
+    assert "Office records as of 2026-06-02 14:05" in page
+    finance = resp.get_data(as_text=True).split('id="item-finance"', 1)[1].split('class="lx-item', 1)[0]
+    assert "lx-synced" in finance and "2026-06-02 14:05" in finance
+
+
+def _count_queries(client, url):
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    statements = []
+
+    def count(conn, cursor, statement, *args):  # noqa: ARG001
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        resp = client.get(url)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert resp.status_code == 200
+    return statements
+
+
+def test_sheet_uses_a_constant_number_of_queries(client, make_graduate, start, login_graduate):
+    small = make_graduate(gtype="postgraduate_single")
+    big = make_graduate(party_member=True, league_member=True, borrowed_instrument=True, has_national_loan=True,
+                        borrowed_switch=True, has_origin_loan=True, arrears=5)
+    start(small, big)
+    from app.portal.appeals import submit_appeal
+    from app.portal.sheet_cache import sheet_cache
+
+    for key in ("party_letter", "league_transfer", "finance"):                # appeals: one query for all
+        submit_appeal(big.id, key, "已经办好了", OP)
+    for g in (small, big):
+        login_graduate(g)
+        client.get("/me")                                              # warm caches (translations, ...)
+        sheet_cache.clear()                                            # count the rendering, not a cache hit
+        counts = [len(_count_queries(client, url)) for url in ("/me", "/me/diagram", "/me/history")]
+        assert len(_count_queries(client, "/me")) <= 5                # the same page again: from the cache
+        if g is small:
+            first = counts
+        client.post("/logout")
+    assert counts == first, (first, counts)
+    assert max(counts) <= 12, counts
+
+
+def test_graduate_pages_refuse_staff_and_ask_anonymous_to_log_in(client, login_staff):
+    for url in ("/me", "/me/diagram", "/me/diagram.json", "/me/history"):
+        resp = client.get(url)
+        assert resp.status_code == 302 and "/login" in resp.headers["Location"], url
+    login_staff("library", "library")
+    for url in ("/me", "/me/diagram", "/me/diagram.json", "/me/history"):
+        assert client.get(url).status_code == 403, url
+
+
+def test_first_login_is_sent_to_the_password_change(client, make_graduate, start):
+    g = make_graduate()
+    start(g)
+    resp = client.post("/login", data={"kind": "graduate", "username": g.student_no, "password": g.id_card[-6:]})
+    assert resp.status_code == 302
+    for url in ("/me", "/me/diagram", "/me/history"):
+        resp = client.get(url)
+        assert resp.status_code in (302, 303) and "password" in resp.headers["Location"], url
+    assert client.get("/me/diagram.json").status_code in (303, 403)
+
+
+def test_postgraduate_sees_the_advisor_first_and_what_waits_for_it(client, make_graduate, start, login_graduate):
+    g = make_graduate(gtype="postgraduate_dual", advisor="陈教授")
+    start(g)
+    login_graduate(g)
+    resp = client.get("/me?lang=en")
+    summary = todo(resp)
+    # the advisor's review is the only to-do, with the advisor's name; everything else waits for it
+    assert "Your advisor: 陈教授" in summary
+    html = resp.get_data(as_text=True)
+    assert html.count('data-status="blocked"') >= 5
+    library = html.split('id="item-library"', 1)[1].split('class="lx-item', 1)[0]
+    assert "Opens after:" in library and "Advisor&#39;s graduation-requirements review" in library
