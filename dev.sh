@@ -55,7 +55,8 @@ Usage: ./dev.sh COMMAND [args]
   test [ARGS]    setup + headless Chromium and CJK fonts, then pytest ARGS
                  (TEST_DATABASE_URL unset = SQLite; e.g.
                   TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test)
-  bench [ARGS]   setup, then python -m bench ARGS
+  bench [ARGS]   setup (+ Debian's wrk for the portal load test), then python -m bench ARGS
+                 (--suite engine|desk|portal; e.g. ./dev.sh bench --suite portal --db both)
   help           this text
 
 Environment: PYTHON (interpreter for a new .venv), HOST, PORT, TEST_DATABASE_URL, CI
@@ -220,8 +221,24 @@ cmd_test() {
   exec "$PY" -m pytest "$@"
 }
 
+# ---------------------------------------------------------------- load generator
+ensure_wrk() {  # wrk drives the portal load test (python -m bench --suite portal)
+  if command -v wrk >/dev/null 2>&1; then
+    say "wrk present ($(command -v wrk))"
+    return 0
+  fi
+  say "wrk missing"
+  if is_root && apt_install wrk && command -v wrk >/dev/null 2>&1; then
+    return 0
+  fi
+  is_ci && die "could not install wrk with apt-get (needed by the portal load test under CI)"
+  warn "wrk is not installed (Debian: apt-get install wrk): the portal benchmark's load test will fail;
+  pass --no-load to skip it"
+}
+
 cmd_bench() {
   cmd_setup
+  ensure_wrk
   say "python -m bench $*"
   exec "$PY" -m bench "$@"
 }
