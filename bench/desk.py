@@ -25,7 +25,6 @@ Measured, each over ``--runs`` different graduates / groups after one warm-up re
 from __future__ import annotations
 
 import argparse
-import contextlib
 import contextvars
 import gc
 import io
@@ -35,15 +34,15 @@ import random
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
+from bench import engine_core
 from bench.data import split_counts
 from bench.engine_core import (
     PG_URL, ROOT, batch_groups, insert_graduates, log, percentile, setup_cohort, spread,
@@ -76,24 +75,9 @@ METRICS: dict[str, tuple[str, float | None]] = {
 
 
 # ----------------------------------------------------------------------------- database
-@contextlib.contextmanager
-def database(kind: str, pg_url: str, keep: bool = False) -> Iterator[str]:
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="lixiao-bench-desk-") as tmp:
-            yield f"sqlite:///{tmp}/bench.sqlite"
-        return
-    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
-            conn.execute(sa.text(f"CREATE SCHEMA {PG_SCHEMA}"))
-        sep = "&" if "?" in pg_url else "?"
-        yield f"{pg_url}{sep}options=-csearch_path%3D{PG_SCHEMA}"
-    finally:
-        if not keep:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
-        admin.dispose()
+def database(kind: str, pg_url: str, keep: bool = False):
+    """A fresh SQLite file, or a fresh schema ``PG_SCHEMA`` in the PostgreSQL database."""
+    return engine_core.database(kind, pg_url, keep, schema=PG_SCHEMA)
 
 
 def vacuum_analyze(kind: str) -> None:

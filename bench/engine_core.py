@@ -58,22 +58,24 @@ def log(msg: str) -> None:
 
 # ----------------------------------------------------------------------------- databases
 @contextlib.contextmanager
-def database(kind: str, pg_url: str, keep: bool = False) -> Iterator[str]:
+def database(kind: str, pg_url: str, keep: bool = False, schema: str = PG_SCHEMA) -> Iterator[str]:
+    """A fresh SQLite file, or a fresh ``schema`` in the PostgreSQL database (dropped afterwards
+    unless ``keep``); yields the database URL. Shared by every benchmark suite."""
     if kind == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="lixiao-bench-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"{schema.replace('_', '-')}-") as tmp:
             yield f"sqlite:///{tmp}/bench.sqlite"
         return
     admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
-            conn.execute(sa.text(f"CREATE SCHEMA {PG_SCHEMA}"))
+            conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
         sep = "&" if "?" in pg_url else "?"
-        yield f"{pg_url}{sep}options=-csearch_path%3D{PG_SCHEMA}"
+        yield f"{pg_url}{sep}options=-csearch_path%3D{schema}"
     finally:
         if not keep:
             with admin.connect() as conn:
-                conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+                conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         admin.dispose()
 
 

@@ -52,6 +52,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bench import engine_core
 from bench.data import split_counts
 from bench.engine_core import (
     PG_URL,
@@ -124,25 +125,9 @@ end
 
 
 # ----------------------------------------------------------------------------- databases
-@contextlib.contextmanager
-def database(kind: str, pg_url: str, keep: bool = False) -> Iterator[str]:
-    """A fresh SQLite file, or a fresh schema ``lixiao_bench_portal`` in the PostgreSQL database."""
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="lixiao-bench-portal-") as tmp:
-            yield f"sqlite:///{tmp}/bench.sqlite"
-        return
-    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
-            conn.execute(sa.text(f"CREATE SCHEMA {PG_SCHEMA}"))
-        sep = "&" if "?" in pg_url else "?"
-        yield f"{pg_url}{sep}options=-csearch_path%3D{PG_SCHEMA}"
-    finally:
-        if not keep:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
-        admin.dispose()
+def database(kind: str, pg_url: str, keep: bool = False):
+    """A fresh SQLite file, or a fresh schema ``PG_SCHEMA`` in the PostgreSQL database."""
+    return engine_core.database(kind, pg_url, keep, schema=PG_SCHEMA)
 
 
 def analyze(kind: str) -> None:
