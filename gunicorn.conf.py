@@ -1,8 +1,8 @@
 """Gunicorn settings for Lixiao in production: `gunicorn -c gunicorn.conf.py 'wsgi:app'`.
 
 Environment:
-  WEB_CONCURRENCY   number of worker processes (default: number of CPU cores)
-  GUNICORN_THREADS  threads per worker (default 4; `gthread` workers keep HTTP connections alive)
+  WEB_CONCURRENCY   number of worker processes (default: number of CPU cores + 1)
+  GUNICORN_THREADS  threads per worker (default 2; `gthread` workers keep HTTP connections alive)
   GUNICORN_BIND     address(es) to bind, comma-separated (default: ${HOST:-127.0.0.1}:${PORT:-8000})
   FORWARDED_ALLOW_IPS  proxies trusted for X-Forwarded-* headers (default: 127.0.0.1)
   GUNICORN_LOG_LEVEL   error log level (default: info)
@@ -29,12 +29,13 @@ bind = [
     if b.strip()
 ]
 # gthread: keep-alive connections (sync workers close every connection) and threads to overlap
-# database waits. Measured with bench/portal.py on 2 cores: 2 workers x 4 threads served ≈ 400
-# requests/s against 230-280 for 3-4 sync workers. Each worker has its own sheet cache
-# (app/portal/sheet_cache.py), so fewer, threaded workers also mean more cache hits.
-workers = _int_env("WEB_CONCURRENCY", multiprocessing.cpu_count())
+# database waits. Measured with bench/portal.py on 2 quiet cores (2,000 graduates): 3 workers x 2
+# threads and 4 x 2 served ≈ 458 requests/s (p99 56-68 ms), 2 x 4 only ≈ 250 (the GIL: four threads
+# of one process contend), 3-4 sync workers 230-280. Each worker has its own sheet cache
+# (app/portal/sheet_cache.py), so few workers also mean more cache hits.
+workers = _int_env("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1)
 worker_class = "gthread"
-threads = _int_env("GUNICORN_THREADS", 4)
+threads = _int_env("GUNICORN_THREADS", 2)
 
 timeout = 60
 graceful_timeout = 30
