@@ -65,6 +65,9 @@ def _init_extensions(app: Flask) -> None:
     from app import models as _models  # noqa: F401  (register every table on the metadata)
 
     db.init_app(app)
+    from app.core import readonly
+
+    readonly.init_app(app)     # first before_request: read-only views get an autocommit connection
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -46,7 +46,7 @@ def _graduate_gates():
             return redirect(url_for("portal.waiting"))
         return None
     if (window.is_open and request.endpoint not in _SURVEY_EXEMPT
-            and pending_survey(current_user.id, current_user.cohort_id) is not None):
+            and current_user.preloaded("pending_survey_id") is not None):
         return redirect(url_for("portal.survey"))
     return None
 

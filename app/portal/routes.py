@@ -9,6 +9,7 @@ from flask import abort, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.auth.services import roles_required
+from app.core.readonly import read_only
 from app.core.i18n import STATUS_LABELS, item_name
 from app.portal import bp
 from app.portal.queries import diagram_for, history_for, sheet_for
@@ -26,6 +27,7 @@ def _password_change_needed():
 
 
 @bp.route("/me")
+@read_only
 @roles_required("graduate")
 def sheet():
     if (redirect_to := _password_change_needed()) is not None:
@@ -37,6 +39,7 @@ def sheet():
 
 
 @bp.route("/me/diagram")
+@read_only
 @roles_required("graduate")
 def diagram():
     if (redirect_to := _password_change_needed()) is not None:
@@ -47,6 +50,7 @@ def diagram():
 
 
 @bp.route("/me/diagram.json")
+@read_only
 @roles_required("graduate")
 def diagram_data():
     """The published BPMN of the graduate's version and every item's status (projection only)."""
@@ -76,6 +80,7 @@ def diagram_data():
 
 
 @bp.route("/me/history")
+@read_only
 @roles_required("graduate")
 def history():
     if (redirect_to := _password_change_needed()) is not None:

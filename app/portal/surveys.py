@@ -24,7 +24,8 @@ from werkzeug.datastructures import MultiDict
 
 from app.core.i18n import is_english
 from app.extensions import db
-from app.graduates.models import Cohort
+from app.auth.services import graduate_preload
+from app.graduates.models import Cohort, Graduate
 from app.portal.models import Survey, SurveyResponse
 
 KINDS = ("choice", "multichoice", "text")
@@ -37,6 +38,15 @@ def pending_survey(graduate_id: int, cohort_id: int) -> Survey | None:
     answered = sa.select(SurveyResponse.id).where(SurveyResponse.survey_id == Survey.id,
                                                   SurveyResponse.graduate_id == graduate_id).exists()
     return db.session.scalar(sa.select(Survey).where(Survey.cohort_id == cohort_id, Survey.active, ~answered))
+
+
+@graduate_preload("pending_survey_id")
+def _pending_survey_id() -> sa.ColumnElement:
+    """The id of the cohort's active survey the graduate has not answered (the survey gate)."""
+    answered = sa.select(SurveyResponse.id).where(SurveyResponse.survey_id == Survey.id,
+                                                  SurveyResponse.graduate_id == Graduate.id).exists()
+    return (sa.select(Survey.id).where(Survey.cohort_id == Graduate.cohort_id, Survey.active, ~answered)
+            .order_by(Survey.id).limit(1).scalar_subquery())
 
 
 def has_answered(survey_id: int, graduate_id: int) -> bool:

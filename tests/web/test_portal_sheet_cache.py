@@ -146,3 +146,47 @@ def test_flashed_messages_and_query_args_bypass_the_cache(client, graduate, warm
     size = len(sheet_cache)
     assert client.get("/me?x=1").status_code == 200
     assert len(sheet_cache) == size
+
+
+def test_a_survey_published_meanwhile_comes_before_the_cached_sheet(client, db, runner, graduate, warm, tmp_path):
+    """The survey gate is read with the graduate on every request (no cache of its own)."""
+    import json
+
+    survey = {"title": "毕业生离校调查", "questions": [
+        {"key": "dest", "text": "您的毕业去向", "kind": "choice", "options": ["就业", "升学"]}]}
+    path = tmp_path / "survey.json"
+    path.write_text(json.dumps(survey, ensure_ascii=False), encoding="utf-8")
+    assert runner.invoke(args=["surveys", "load", str(path), "--cohort", "2026"]).exit_code == 0
+    resp = client.get("/me")
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/survey")
+    assert client.post("/survey", data={"dest": "就业"}).status_code == 303
+    assert "您的毕业去向" not in page(client)
+
+
+def test_read_only_pages_write_nothing(app, client, graduate, warm):
+    """Views marked ``read_only`` run without a transaction: they must never write."""
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    endpoints = sorted(e for e, view in app.view_functions.items() if getattr(view, "lx_read_only", False))
+    assert {"portal.sheet", "portal.diagram", "portal.diagram_data", "portal.history"} <= set(endpoints)
+    urls = {rule.endpoint: rule.rule for rule in app.url_map.iter_rules() if rule.endpoint in endpoints}
+    statements = []
+    listener = lambda conn, cursor, statement, *a: statements.append(statement)  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        for endpoint in endpoints:
+            sheet_cache.clear()
+            assert client.get(urls[endpoint]).status_code == 200, endpoint
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    writes = [s for s in statements if s.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE")]
+    assert statements and not writes, writes
+
+
+def test_a_cached_sheet_costs_two_queries(client, graduate, warm):
+    """The graduate (with cohort and survey gate) and the page's fingerprint: nothing else."""
+    from tests.web.test_portal_sheet import _count_queries
+
+    assert len(_count_queries(client, "/me")) == 2
