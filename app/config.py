@@ -49,6 +49,7 @@ class DefaultConfig:
     MAIL_TIMEOUT = 10
     MAIL_MAX_ATTEMPTS = 5
     MAIL_SEND_AFTER_COMMIT = True             # deliver in a background thread right after the change
+    SHEET_CACHE_ENTRIES = 1000                # rendered sheets kept per worker (≈ 36 KB each); 0 = no cache
     SCHOOL_NAME = "示例大学"
     SCHOOL_NAME_EN = "Example University"
 

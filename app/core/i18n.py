@@ -1,8 +1,8 @@
 """Template helpers for language and status labels."""
 from __future__ import annotations
 
-from flask import Flask
-from flask_babel import get_locale, lazy_gettext as _l
+from flask import Flask, g
+from flask_babel import get_locale, get_translations, lazy_gettext as _l
 
 STATUS_LABELS = {
     "blocked": _l("Waiting for a precondition"),
@@ -31,6 +31,21 @@ SOURCE_LABELS = {
 }
 
 
+def request_translations():
+    """The request's catalogue, looked up once per request and kept on ``g``.
+
+    Flask-Babel resolves the application, the locale and its catalogue cache on every single
+    ``gettext`` call; a sheet page makes about a hundred of them.
+    """
+    try:
+        return g.lx_translations
+    except AttributeError:
+        g.lx_translations = translations = get_translations()
+        return translations
+    except RuntimeError:               # no application context
+        return get_translations()
+
+
 def is_english() -> bool:
     loc = get_locale()
     return bool(loc and loc.language == "en")
@@ -45,6 +60,14 @@ def item_name(meta: dict) -> str:
 def init_app(app: Flask) -> None:
     # Jinja globals rather than a context processor: macro templates then see them when
     # imported *without* context, and Jinja caches such imports instead of re-running them.
+    # Templates' _() / {% trans %}: as Flask-Babel installs them, with the per-request catalogue.
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: request_translations().ugettext(s),
+        ngettext=lambda s, p, n: request_translations().ungettext(s, p, n),
+        pgettext=lambda c, s: request_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: request_translations().unpgettext(c, s, p, n),
+        newstyle=True,
+    )
     app.jinja_env.globals.update(
         status_label=lambda s: STATUS_LABELS.get(s, s),
         status_class=lambda s: STATUS_CLASSES.get(s, "secondary"),

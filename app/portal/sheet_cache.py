@@ -17,6 +17,8 @@ costs one small query. The cache key holds everything the page is built from:
 
 Requests with query arguments, pending flashed messages or without a CSRF token in the session
 (the first render stores one) bypass the cache. Entries also expire after ``TTL`` seconds.
+``SHEET_CACHE_ENTRIES`` (config, or ``LIXIAO_SHEET_CACHE_ENTRIES``) bounds the pages kept per
+process; 0 turns the cache off.
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ from app.graduates.models import Cohort, Graduate
 from app.portal.models import Announcement, Appeal, AppealStatus
 from app.workflow.models import Checkpoint, Clearance, ClearanceItem, Event
 
-MAX_ENTRIES = 1000                # pages of ≈ 36 KB (UTF-8): ≈ 40 MB per worker at most
+MAX_ENTRIES = 1000                # default of SHEET_CACHE_ENTRIES: pages of ≈ 36 KB, ≈ 40 MB per worker
 TTL = 600.0                       # seconds; a bound on any staleness the key might miss
 
 _GRADUATE_COLUMNS = tuple(c.key for c in Graduate.__table__.columns if c.key != "password_hash")
@@ -157,6 +159,10 @@ def cache_key(graduate: Graduate, today) -> tuple | None:
 
 def cached_page(graduate: Graduate, today, render: Callable[[], str]) -> str | bytes:
     """The sheet from the cache when nothing it depends on changed; else ``render()`` (and keep it)."""
+    limit = current_app.config.get("SHEET_CACHE_ENTRIES", MAX_ENTRIES)
+    if not limit:
+        return render()
+    sheet_cache.max_entries = limit
     key = cache_key(graduate, today)
     if key is None:
         return render()

@@ -190,3 +190,15 @@ def test_a_cached_sheet_costs_two_queries(client, graduate, warm):
     from tests.web.test_portal_sheet import _count_queries
 
     assert len(_count_queries(client, "/me")) == 2
+
+
+def test_the_cache_can_be_turned_off(app, client, db, graduate, warm):
+    app.config["SHEET_CACHE_ENTRIES"] = 0
+    try:
+        sheet_cache.clear()
+        key = first_open_key(db, graduate)
+        assert item_status(page(client), key) == "pending" and len(sheet_cache) == 0
+        apply([graduate.id], key, "confirm", OP)
+        assert item_status(page(client), key) == "passed" and len(sheet_cache) == 0
+    finally:
+        app.config["SHEET_CACHE_ENTRIES"] = 1000
