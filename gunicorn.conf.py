@@ -2,14 +2,17 @@
 
 Environment:
   WEB_CONCURRENCY   number of worker processes (default: number of CPU cores + 1)
-  GUNICORN_THREADS  threads per worker (default 2; `gthread` workers keep HTTP connections alive)
+  GUNICORN_WORKER_CLASS  sync (default) or gthread
+  GUNICORN_THREADS  threads per worker for gthread workers (default 2)
   GUNICORN_BIND     address(es) to bind, comma-separated (default: ${HOST:-127.0.0.1}:${PORT:-8000})
   FORWARDED_ALLOW_IPS  proxies trusted for X-Forwarded-* headers (default: 127.0.0.1)
   GUNICORN_LOG_LEVEL   error log level (default: info)
   GUNICORN_MAX_REQUESTS  recycle a worker after this many requests (default 20000; 0 = never)
 
 Use PostgreSQL (and Redis for RATELIMIT_STORAGE_URI) with several workers: SQLite and
-memory:// rate limits are per machine / per process.
+memory:// rate limits are per machine / per process. Sync workers serve one request at a time
+and must sit behind a buffering reverse proxy (nginx, as the gunicorn documentation advises), so a
+slow phone connection never holds a worker.
 """
 import multiprocessing
 import os
@@ -28,14 +31,19 @@ bind = [
     ).split(",")
     if b.strip()
 ]
-# gthread: keep-alive connections (sync workers close every connection) and threads to overlap
-# database waits. Measured with bench/portal.py on 2 quiet cores (2,000 graduates): 3 workers x 2
-# threads and 4 x 2 served ≈ 458 requests/s (p99 56-68 ms), 2 x 4 only ≈ 250 (the GIL: four threads
-# of one process contend), 3-4 sync workers 230-280. Each worker has its own sheet cache
-# (app/portal/sheet_cache.py), so few workers also mean more cache hits.
+# Sync workers, cores + 1 of them. Measured with bench/portal.py on 2 cores (2,000 graduates,
+# 2026-11-24, after a cached sheet came down to two queries without a transaction):
+#   sync x 3: 862 requests/s (p99 27 ms), every view rendered 215/s (p99 89 ms)
+#   sync x 4: 790-829 (p99 40-42 ms); sync x 5: 647 (each worker has its own sheet cache)
+#   gthread 3 x 2, keep-alive 5 s: 800-900, but 347 (and 103 with rendering) when wrk's 16
+#     persistent connections happened to land on one worker: it serves them alone, bound to one
+#     core by the GIL. The same happens with any keep-alive client (an upstream keep-alive pool).
+#   gthread 3 x 2, keep-alive off: 770 (p99 54 ms), every view rendered 195/s (p99 200 ms).
+# The pages are CPU-bound (a cached sheet waits ≈ 0.3 ms for PostgreSQL), so threads only
+# contend for the GIL. Sync workers close each connection, and the kernel spreads new ones.
 workers = _int_env("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1)
-worker_class = "gthread"
-threads = _int_env("GUNICORN_THREADS", 2)
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync").strip() or "sync"
+threads = _int_env("GUNICORN_THREADS", 2) if worker_class == "gthread" else 1
 
 timeout = 60
 graceful_timeout = 30

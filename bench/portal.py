@@ -1,7 +1,7 @@
 """Graduate portal benchmark (issue 4): the clearance sheet ``/me`` at N graduates.
 
     python -m bench --suite portal [--db sqlite|postgres|both] [--graduates 20000] [--requests 300]
-                           [--load-seconds 30] [--workers 2] [--worker-class gthread] [--threads 4]
+                           [--load-seconds 30] [--workers 3] [--worker-class sync] [--threads 1]
                            [--connections 16] [--sessions 500] [--port 5118] [--out docs/performance.md]
 
 For each database: a fresh database (SQLite file in a temp dir; PostgreSQL in its own schema
@@ -265,10 +265,11 @@ def free_port(port: int) -> None:
 
 
 @contextlib.contextmanager
-def gunicorn(url: str, args, workdir: Path) -> Iterator[dict[str, Any]]:
+def gunicorn(url: str, args, workdir: Path, extra_env: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
     """gunicorn -c gunicorn.conf.py 'wsgi:app' on 127.0.0.1:port; stopped (SIGTERM, by pid) on exit."""
     free_port(args.port)
     env = dict(os.environ)
+    env.update(extra_env or {})
     env.update({
         "DATABASE_URL": url, "SECRET_KEY": SECRET_KEY, "LIXIAO_ENV": "production",
         "LIXIAO_RATELIMIT_ENABLED": "false",      # the bench logs in hundreds of graduates from one IP
@@ -281,7 +282,7 @@ def gunicorn(url: str, args, workdir: Path) -> Iterator[dict[str, Any]]:
     if args.max_requests is not None:
         cmd += ["--max-requests", str(args.max_requests)]
     cmd.append("wsgi:app")
-    logfile = workdir / "gunicorn.log"
+    logfile = workdir / f"gunicorn-{time.monotonic_ns()}.log"
     info = {"command": " ".join(["gunicorn", *cmd[1:]]), "log": str(logfile),
             "env": {k: env[k] for k in ("WEB_CONCURRENCY", "GUNICORN_BIND")}}
     with open(logfile, "wb") as out:
@@ -373,6 +374,23 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def postgres_cpu_seconds() -> float:
+    """User + system CPU seconds of every PostgreSQL process on the machine (its backends serve the
+    bench's gunicorn workers; on a quiet machine nothing else)."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        if "(postgres)" in stat:
+            fields = stat.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def run_wrk(port: int, seconds: int, args, workdir: Path, cookies_file: Path,
             server_pid: int | None = None) -> dict[str, Any]:
     script = workdir / "portal.lua"
@@ -381,10 +399,12 @@ def run_wrk(port: int, seconds: int, args, workdir: Path, cookies_file: Path,
            "--timeout", "5s", "-s", str(script), f"http://127.0.0.1:{port}/me", "--",
            str(cookies_file), USER_AGENT]
     cpu0 = tree_cpu_seconds(server_pid) if server_pid else 0.0
+    pg0 = postgres_cpu_seconds()
     wrk0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
     wrk1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu1 = tree_cpu_seconds(server_pid) if server_pid else 0.0
+    pg1 = postgres_cpu_seconds()
     match = re.search(r"WRK-JSON (\{.*\})", proc.stdout)
     if proc.returncode != 0 or not match:
         raise RuntimeError(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -393,41 +413,51 @@ def run_wrk(port: int, seconds: int, args, workdir: Path, cookies_file: Path,
     n = max(1, res["requests"])
     if server_pid:
         res["gunicorn_cpu_ms"] = (cpu1 - cpu0) * 1000 / n
+        res["postgres_cpu_ms"] = (pg1 - pg0) * 1000 / n
     res["wrk_cpu_ms"] = ((wrk1.ru_utime + wrk1.ru_stime) - (wrk0.ru_utime + wrk0.ru_stime)) * 1000 / n
     res["command"] = (f"wrk -t {args.wrk_threads} -c {args.connections} -d {seconds}s --timeout 5s "
                       f"-s portal.lua http://127.0.0.1:{port}/me -- cookies.txt {USER_AGENT}")
     return res
 
 
+def _load_phase(url: str, sample: list[tuple[int, str, str]], args, workdir: Path, label: str,
+                warmup_s: int, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Start gunicorn, log the sample in, warm up, then one measured wrk run."""
+    log(f"postgres ({label}): gunicorn {args.workers} x {args.worker_class} (threads {args.threads}) "
+        f"on 127.0.0.1:{args.port}")
+    with gunicorn(url, args, workdir, extra_env) as info:
+        log(f"postgres ({label}): logging in {len(sample)} graduates through POST /login")
+        with ThreadPoolExecutor(4) as pool:
+            cookies = list(pool.map(lambda row: login(args.port, row[1], row[2]), sample))
+        cookies_file = workdir / "cookies.txt"
+        cookies_file.write_text("\n".join(cookies) + "\n", encoding="utf-8")
+        log(f"postgres ({label}): wrk warm-up {warmup_s} s")
+        warm = run_wrk(args.port, warmup_s, args, workdir, cookies_file)
+        log(f"postgres ({label}): wrk {args.load_seconds} s, {args.connections} connections")
+        res = run_wrk(args.port, args.load_seconds, args, workdir, cookies_file, info["pid"])
+        res["errors"] = res["not_200"] + res["connect_errors"] + res["read_errors"] + res["write_errors"] \
+            + res["timeouts"]
+        res["warmup_rps"], res["warmup_s"], res["sessions"] = warm["rps"], warmup_s, len(cookies)
+        res["gunicorn"] = {k: v for k, v in info.items() if k != "log"}
+        res["gunicorn"].update(workers=args.workers, worker_class=args.worker_class, threads=args.threads)
+        if res["errors"]:
+            tail = Path(info["log"]).read_text(errors="replace")[-2000:]
+            log(f"postgres ({label}): {res['errors']} failed requests; gunicorn log tail:\n{tail}")
+    return res
+
+
 def load_test(url: str, sample: list[tuple[int, str, str]], args) -> dict[str, Any]:
+    """wrk against gunicorn as configured (the target), then, unless ``--no-uncached``, again with the
+    sheet cache off (``LIXIAO_SHEET_CACHE_ENTRIES=0``): every view rendered, the worst case of a
+    peak where no graduate looks at an unchanged sheet twice."""
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (./dev.sh bench installs Debian's wrk; "
                            "or apt-get install wrk), or pass --no-load")
     with tempfile.TemporaryDirectory(prefix="lixiao-bench-wrk-") as tmp:
-        workdir = Path(tmp)
-        log(f"postgres: gunicorn {args.workers} x {args.worker_class} (threads {args.threads}) "
-            f"on 127.0.0.1:{args.port}")
-        with gunicorn(url, args, workdir) as info:
-            log(f"postgres: logging in {len(sample)} graduates through POST /login")
-            with ThreadPoolExecutor(4) as pool:
-                cookies = list(pool.map(lambda row: login(args.port, row[1], row[2]), sample))
-            cookies_file = workdir / "cookies.txt"
-            cookies_file.write_text("\n".join(cookies) + "\n", encoding="utf-8")
-            log(f"postgres: wrk warm-up {args.warmup_seconds} s")
-            warm = run_wrk(args.port, args.warmup_seconds, args, workdir, cookies_file)
-            log(f"postgres: wrk {args.load_seconds} s, {args.connections} connections")
-            res = run_wrk(args.port, args.load_seconds, args, workdir, cookies_file, info["pid"])
-            errors = res["not_200"] + res["connect_errors"] + res["read_errors"] + res["write_errors"] \
-                + res["timeouts"]
-            res["errors"] = errors
-            res["warmup_rps"] = warm["rps"]
-            res["sessions"] = len(cookies)
-            res["gunicorn"] = {k: v for k, v in info.items() if k != "log"}
-            res["gunicorn"].update(workers=args.workers, worker_class=args.worker_class,
-                                   threads=args.threads)
-            log_tail = Path(info["log"]).read_text(errors="replace")[-2000:]
-            if errors:
-                log(f"postgres: {errors} failed requests; gunicorn log tail:\n{log_tail}")
+        res = _load_phase(url, sample, args, Path(tmp), "sheet cache on", args.warmup_seconds)
+        if not args.no_uncached:
+            res["uncached"] = _load_phase(url, sample, args, Path(tmp), "sheet cache off",
+                                          min(5, args.warmup_seconds), {"LIXIAO_SHEET_CACHE_ENTRIES": "0"})
     return res
 
 
@@ -514,8 +544,13 @@ def metric_rows(results: list[dict[str, Any]]) -> list[tuple[str, str, list[str]
                         f"{ok(x['p99_us'] / 1000, t['p99_ms'])}")),
         ("gunicorn + wrk: requests (errors)", "0 errors",
          load(lambda x: f"{x['requests']} ({x['errors']})")),
-        ("gunicorn workers' CPU per request (wrk's)", "",
-         load(lambda x: f"{x['gunicorn_cpu_ms']:.1f} ms ({x['wrk_cpu_ms']:.2f} ms)" if "gunicorn_cpu_ms" in x else "–")),
+        ("CPU per request: gunicorn workers / PostgreSQL / wrk", "",
+         load(lambda x: f"{x['gunicorn_cpu_ms']:.2f} / {x.get('postgres_cpu_ms', float('nan')):.2f} / "
+                        f"{x['wrk_cpu_ms']:.2f} ms" if "gunicorn_cpu_ms" in x else "–")),
+        ("sheet cache off (every view rendered): requests/s, p50 / p99", "not a target",
+         load(lambda x: f"{x['uncached']['rps']:.0f}, {x['uncached']['p50_us'] / 1000:.1f} / "
+                        f"{x['uncached']['p99_us'] / 1000:.1f} ms ({x['uncached']['errors']} errors)"
+                        if x.get("uncached") else "–")),
         ("start_cohort (setup, not a target)", "", per(lambda r: f"{r['start_s']:.0f} s")),
     ]
 
@@ -574,12 +609,21 @@ def markdown(results, mach: dict[str, str], cmd: str) -> str:
             f"latency mean {x['mean_us'] / 1000:.1f} ms, max {x['max_us'] / 1000:.0f} ms; errors: "
             f"{x['not_200']} not 200, {x['connect_errors']} connect, {x['read_errors']} read, "
             f"{x['timeouts']} timeouts."
-            + (f" The gunicorn processes used {x['gunicorn_cpu_ms']:.1f} ms of CPU per request and wrk "
-               f"{x['wrk_cpu_ms']:.2f} ms (PostgreSQL's backends not counted), so {mach['nproc']} otherwise "
-               "idle CPUs serve at most about "
-               f"{int(mach['nproc']) * 1000 / (x['gunicorn_cpu_ms'] + x['wrk_cpu_ms']):.0f} requests/s."
-               if x.get("gunicorn_cpu_ms") else ""),
+            + (f" Per request the gunicorn processes used {x['gunicorn_cpu_ms']:.2f} ms of CPU, PostgreSQL's "
+               f"processes {x.get('postgres_cpu_ms', 0):.2f} ms and wrk {x['wrk_cpu_ms']:.2f} ms, so "
+               f"{mach['nproc']} otherwise idle CPUs serve at most about "
+               f"{int(mach['nproc']) * 1000 / (x['gunicorn_cpu_ms'] + x.get('postgres_cpu_ms', 0) + x['wrk_cpu_ms']):.0f}"
+               " requests/s." if x.get("gunicorn_cpu_ms") else ""),
         ]
+        u = x.get("uncached")
+        if u:
+            out.append(
+                "- *sheet cache off* (not a target; the worst case): the same run with "
+                "`LIXIAO_SHEET_CACHE_ENTRIES=0`, so every request renders the sheet, as if no graduate ever "
+                f"looked twice at an unchanged sheet: {u['rps']:.0f} requests/s, p50 / p90 / p99 "
+                f"{u['p50_us'] / 1000:.1f} / {u['p90_us'] / 1000:.1f} / {u['p99_us'] / 1000:.1f} ms, "
+                f"{u['errors']} errors of {u['requests']}; CPU per request: gunicorn {u['gunicorn_cpu_ms']:.2f} ms, "
+                f"PostgreSQL {u.get('postgres_cpu_ms', 0):.2f} ms.")
     return "\n".join(out)
 
 
@@ -600,11 +644,13 @@ def main(argv: list[str] | None = None, cmd: str | None = None) -> int:
     p.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
     p.add_argument("--wrk-threads", type=int, default=2)
     p.add_argument("--workers", type=int, default=3, help="gunicorn workers (WEB_CONCURRENCY, default 3)")
-    p.add_argument("--worker-class", default="gthread", choices=("sync", "gthread"))
-    p.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker (gthread, default 2)")
+    p.add_argument("--worker-class", default="sync", choices=("sync", "gthread"),
+                   help="gunicorn worker class (default sync, as gunicorn.conf.py)")
+    p.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (gthread only; default 1)")
     p.add_argument("--max-requests", type=int, help="override gunicorn.conf.py's max_requests (0 = never recycle)")
     p.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", "5118")))
     p.add_argument("--no-load", action="store_true", help="skip gunicorn + wrk")
+    p.add_argument("--no-uncached", action="store_true", help="skip the second wrk run with the sheet cache off")
     p.add_argument("--out", default="docs/performance.md", help="markdown file to update ('' = don't write)")
     p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", PG_URL))
     p.add_argument("--profile", action="store_true", help="also print a cProfile of 100 GET /me (top 30)")
@@ -624,8 +670,6 @@ def main(argv: list[str] | None = None, cmd: str | None = None) -> int:
         mach, cmd, results, kinds = saved["machine"], saved["command"], saved["results"], []
     for kind in kinds:
         r = run_one(kind, args)
-        if r.get("load"):
-            r["load"]["warmup_s"] = args.warmup_seconds
         results.append(r)
         if args.json:
             save_json(args.json, mach, cmd, results)
