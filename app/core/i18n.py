@@ -57,6 +57,13 @@ def item_name(meta: dict) -> str:
     return meta.get("name", meta.get("key", ""))
 
 
+def item_doc(meta: dict) -> str:
+    """An item's "what to do" text (BPMN documentation) in the page's language."""
+    if is_english() and meta.get("documentation_en"):
+        return meta["documentation_en"]
+    return meta.get("documentation", "")
+
+
 def init_app(app: Flask) -> None:
     # Jinja globals rather than a context processor: macro templates then see them when
     # imported *without* context, and Jinja caches such imports instead of re-running them.
@@ -74,6 +81,7 @@ def init_app(app: Flask) -> None:
         gtype_label=lambda s: GTYPE_LABELS.get(s, s),
         source_label=lambda s: SOURCE_LABELS.get(s, s or ""),
         item_name=item_name,
+        item_doc=item_doc,
         is_english=is_english,
         current_locale=lambda: str(get_locale() or "zh_CN"),
     )

@@ -99,7 +99,8 @@ def _fingerprint_statement():
         return sa.func.aggregate_strings(text, "\x1e")
 
     contacts = joined(Checkpoint.key, Checkpoint.name, Checkpoint.name_en, Checkpoint.place, Checkpoint.phone,
-                      Checkpoint.office_hours, Checkpoint.instructions)
+                      Checkpoint.office_hours, Checkpoint.instructions, Checkpoint.place_en,
+                      Checkpoint.office_hours_en, Checkpoint.instructions_en)
     items = joined(ClearanceItem.task_key, ClearanceItem.status, ClearanceItem.reason, ClearanceItem.source,
                    ClearanceItem.updated_at, ClearanceItem.waived_until)
     return (

@@ -45,6 +45,53 @@ DEFAULT_CHECKPOINTS: list[tuple[str, str, str, str, str, str, str, str]] = [
      "工作日 8:30–11:30, 14:30–17:30", "凭缓交证明办理欠费缓交，解除欠费对领取证件的限制。"),
 ]
 
+# English place, office hours and instructions of the catalogue checkpoints, for English pages:
+# key -> (place, office hours, instructions); stored in Checkpoint.place_en / office_hours_en /
+# instructions_en (migration 0005 fills them in existing databases).
+DEFAULT_CHECKPOINTS_EN: dict[str, tuple[str, str, str]] = {
+    "advisor": ("Your advisor's office", "Working days",
+                "Ask your advisor to log in to the clearance system and review your graduation requirements; "
+                "this step comes before every other clearance item for postgraduates."),
+    "college": ("College office building, room 101", "Working days 8:30–11:30, 14:30–17:30",
+                "Party members collect the Party membership transfer letter; League members transfer their "
+                "League membership; return borrowed teaching instruments; confirm national student loan repayment."),
+    "library": ("Library, ground-floor service desk", "Daily 8:00–21:30",
+                "Return borrowed books and pay any fines; postgraduates deposit their thesis. The item passes "
+                "automatically when you have no books on loan and no fines."),
+    "student_affairs": ("Administration building, room 203", "Working days 8:30–11:30, 14:30–17:30",
+                        "Student ID cards are handed in by each class's representative; confirm the repayment "
+                        "of origin-place student loans."),
+    "utilities": ("Logistics service building, room 105", "Working days 8:00–12:00, 14:30–17:30",
+                  "Settle the electricity bill per dormitory room; the room representative does it for all."),
+    "dormitory": ("The duty room of each dormitory building", "Daily 8:00–22:00",
+                  "Clear out your belongings, return the keys and check out room by room. Graduates who did "
+                  "not live on campus come individually."),
+    "network": ("Information building, room 110", "Working days 8:30–17:30", "Return borrowed network switches."),
+    "finance": ("Administration building, ground-floor payment hall", "Working days 8:30–11:30, 14:30–17:00",
+                "Pay outstanding tuition and fees and settle finance loans. The item passes automatically when "
+                "nothing is owed; if you cannot pay yet, apply for a deferral at the deferred-payment desk."),
+    "lab_equipment": ("Laboratory building, room 302", "Working days 8:30–17:00", "Return borrowed laboratory equipment."),
+    "state_key_lab": ("Research building, room 501", "Working days 8:30–17:00", "Settle testing fees."),
+    "hospital": ("University hospital, ground-floor cashier", "Daily 8:00–17:00", "Settle hospital fees."),
+    "employment": ("Student activity centre, room 208", "Working days 8:30–17:00",
+                   "Submit your employment plan on the careers website and have it checked."),
+    "college_student_work": ("Your college's office", "Working days",
+                             "Hand in the graduate registration form and complete the appraisal; transfer your "
+                             "League membership."),
+    "graduate_secretary": ("Your college's graduate secretary's office", "Working days",
+                           "Hand in the printed defence documents for the archive and your enrolment registration form."),
+    "certificates": ("College office building, room 101", "Working days 8:30–11:30, 14:30–17:30",
+                     "When every clearance item is done, collect your graduation certificate, degree certificate, "
+                     "employment registration card and household-registration transfer certificate."),
+    "academic_affairs": ("Administration building, room 305", "Working days 8:30–11:30, 14:30–17:30",
+                         "Graduates whose two certificates were withheld collect them here once the matter is settled."),
+    "graduate_school": ("Administration building, room 401", "Working days 8:30–17:00",
+                        "When every clearance item is done, collect your graduation and degree certificates."),
+    "waiver": ("Administration building, room 203", "Working days 8:30–11:30, 14:30–17:30",
+               "With a deferral certificate, arrange a deferred payment: the unpaid amount then no longer "
+               "keeps you from collecting your certificates."),
+}
+
 # Checkpoints that never own user tasks (special desks).
 SPECIAL_CHECKPOINTS = frozenset({"waiver"})
 

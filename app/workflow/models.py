@@ -29,12 +29,25 @@ class Checkpoint(db.Model):
     phone: Mapped[str] = mapped_column(sa.String(64), default="")
     office_hours: Mapped[str] = mapped_column(sa.String(200), default="")
     instructions: Mapped[str] = mapped_column(sa.Text, default="")
+    # English versions for English pages; empty: the Chinese text is shown
+    place_en: Mapped[str] = mapped_column(sa.String(200), default="", server_default="")
+    office_hours_en: Mapped[str] = mapped_column(sa.String(200), default="", server_default="")
+    instructions_en: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
     sort_order: Mapped[int] = mapped_column(default=100)
 
     def display_name(self, locale: str | None = None) -> str:
         if locale and locale.startswith("en") and self.name_en:
             return self.name_en
         return self.name
+
+    def local(self, field: str, locale: str | None = None) -> str:
+        """``place``, ``office_hours`` or ``instructions`` in the page's language (Chinese when the
+        English text is empty)."""
+        if locale and locale.startswith("en"):
+            english = getattr(self, f"{field}_en", "")
+            if english:
+                return english
+        return getattr(self, field)
 
     def __repr__(self) -> str:
         return f"<Checkpoint {self.key}>"

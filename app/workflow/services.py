@@ -108,15 +108,17 @@ def lane_names() -> dict[str, str]:
 
 def ensure_default_checkpoints() -> int:
     """Insert catalogue checkpoints that are missing (used by the migration and tests)."""
-    from app.workflow.catalog import DEFAULT_CHECKPOINTS
+    from app.workflow.catalog import DEFAULT_CHECKPOINTS, DEFAULT_CHECKPOINTS_EN
 
     existing = set(db.session.scalars(sa.select(Checkpoint.key)))
     added = 0
     for order, (key, name, name_en, dept, place, phone, hours, instr) in enumerate(DEFAULT_CHECKPOINTS):
         if key in existing:
             continue
+        place_en, hours_en, instr_en = DEFAULT_CHECKPOINTS_EN.get(key, ("", "", ""))
         db.session.add(Checkpoint(key=key, name=name, name_en=name_en, department=dept, place=place,
-                                  phone=phone, office_hours=hours, instructions=instr,
+                                  phone=phone, office_hours=hours, instructions=instr, place_en=place_en,
+                                  office_hours_en=hours_en, instructions_en=instr_en,
                                   sort_order=(order + 1) * 10))
         added += 1
     db.session.commit()

@@ -376,6 +376,7 @@ def items_meta(process, nodes, flows, outgoing, incoming, task_checkpoint, props
             "waivable": props.get("waivable", "").lower() in TRUE,
             "certificate": props.get("certificate", "").lower() in TRUE,
             "documentation": (doc.text or "").strip() if doc is not None else "",
+            "documentation_en": props.get("documentation_en", "").strip(),
             "upstream": upstream,
             "downstream_joins": joins,
             "_sort": (len(upstream), pos.get(nid, (0.0, 0.0)), depth.get(nid, 0)),

@@ -106,6 +106,13 @@ def test_english_sheet_uses_english_labels_and_item_names(client, make_graduate,
     assert "Pending" in page and "Not required" in page and "Clearance sheet" in page
     assert "College office" in page
     assert "待办理" not in page
+    # the offices' place, hours and instructions and the items' "what to do" are English too
+    assert "College office building, room 101" in page and "Working days 8:30–11:30, 14:30–17:30" in page
+    assert "Party members collect the Party membership transfer letter" in page
+    assert "bring your student ID card" in page
+    assert not re.search(r"[\u4e00-\u9fff]", page.replace(g.name, "").replace(g.college, "")
+                         .replace(g.major or "", "").replace(g.class_name or "", "").replace("中文", "")), \
+        re.findall(r".{20}[\u4e00-\u9fff]+.{20}", page)[:5]
     # the choice sticks for the session, and switching back works
     assert "Clearance sheet" in text(client.get("/me"))
     assert "离校单" in text(client.get("/me?lang=zh_CN"))
