@@ -18,7 +18,8 @@ costs one small query. The cache key holds everything the page is built from:
 Requests with query arguments, pending flashed messages or without a CSRF token in the session
 (the first render stores one) bypass the cache. Entries also expire after ``TTL`` seconds.
 ``SHEET_CACHE_ENTRIES`` (config, or ``LIXIAO_SHEET_CACHE_ENTRIES``) bounds the pages kept per
-process; 0 turns the cache off.
+process; 0 turns the cache off. With a ``WTF_CSRF_TIME_LIMIT`` set, entries live at most half of
+it, so the CSRF tokens signed into a cached page are always valid when it is served.
 """
 from __future__ import annotations
 
@@ -164,6 +165,9 @@ def cached_page(graduate: Graduate, today, render: Callable[[], str]) -> str | b
     if not limit:
         return render()
     sheet_cache.max_entries = limit
+    csrf_limit = current_app.config.get("WTF_CSRF_TIME_LIMIT")
+    # a cached page carries CSRF tokens signed when it was rendered: keep it well within their life
+    sheet_cache.ttl = min(TTL, csrf_limit / 2) if csrf_limit else TTL
     key = cache_key(graduate, today)
     if key is None:
         return render()

@@ -202,3 +202,24 @@ def test_the_cache_can_be_turned_off(app, client, db, graduate, warm):
         assert item_status(page(client), key) == "passed" and len(sheet_cache) == 0
     finally:
         app.config["SHEET_CACHE_ENTRIES"] = 1000
+
+
+def test_pages_expire_well_before_their_csrf_tokens(app, client, graduate, warm, monkeypatch):
+    """With a CSRF time limit, a cached page (and the tokens signed into it) lives at most half of it."""
+    import app.portal.sheet_cache as cache
+
+    app.config["WTF_CSRF_TIME_LIMIT"] = 60
+    try:
+        page(client)
+        assert cache.sheet_cache.ttl == 30
+        clock = [cache.time.monotonic() + 31]
+        monkeypatch.setattr(cache.time, "monotonic", lambda: clock[0])
+        import app.portal.routes as routes
+
+        rendered = []
+        real = routes.sheet_for
+        monkeypatch.setattr(routes, "sheet_for", lambda *a, **k: rendered.append(1) or real(*a, **k))
+        page(client)
+        assert rendered == [1]                  # expired: rendered again with fresh tokens
+    finally:
+        app.config["WTF_CSRF_TIME_LIMIT"] = None
