@@ -18,7 +18,8 @@ Public API (stable names: the pages, the desk benchmark and the tests call these
 ``confirm_upload(upload, actor) -> DeskUpload``
     Apply the previewed rows: the confirmations in ONE transaction, the rejections (each with its
     own reason) in one more; rows whose item changed since the preview are not applied and say
-    so. Raises ``AlreadyConfirmed`` for a second confirmation. ``actor``: ``import_actor(user)``.
+    so. The claim and each phase's results commit with that phase's changes. Raises
+    ``AlreadyConfirmed`` for a second confirmation. ``actor``: ``import_actor(user)``.
 ``import_actor(user) -> Actor``
     The audit actor of an Excel batch (source ``import``).
 ``result_workbook(upload, item_label) -> bytes`` / ``template_workbook() -> bytes``
@@ -393,37 +394,64 @@ def counts(rows: list[dict[str, Any]], key: str = "verdict") -> dict[str, int]:
 
 # ----------------------------------------------------------------------------- applying
 def confirm_upload(upload: DeskUpload, actor: Actor) -> DeskUpload:
-    """Apply the previewed rows once (see the module docstring)."""
+    """Apply the previewed rows once (see the module docstring).
+
+    The upload is claimed (``applied_at``) and each phase's results are stored in the same
+    transaction as that phase's changes: whatever happens to the process, the upload never says
+    "confirmed" without the rows that were applied, and rows it does not list were not applied.
+    A second confirmation, even one running at the same moment, raises ``AlreadyConfirmed`` and
+    changes nothing.
+    """
     upload_id = upload.id
-    claimed = db.session.execute(
-        sa.update(DeskUpload).where(DeskUpload.id == upload_id, DeskUpload.applied_at.is_(None))
-        .values(applied_at=utcnow()).execution_options(synchronize_session=False))
-    db.session.commit()
-    if claimed.rowcount != 1:
+    if upload.applied_at is not None:
         raise AlreadyConfirmed(upload_id)
-    upload = db.session.get(DeskUpload, upload_id)
-    rows = upload.rows
+    rows, task_key = upload.rows, upload.task_key
     results: dict[int, dict[str, Any]] = {}
+    claimed = False
+
+    def record(current: dict[int, dict[str, Any]]) -> None:
+        """Claim the upload (first time) and store the results so far, inside the open transaction."""
+        stmt = sa.update(DeskUpload).where(DeskUpload.id == upload_id)
+        values: dict[str, Any] = {"result": [{"line": r["line"], **current[r["line"]]}
+                                             for r in rows if r["line"] in current]}
+        if not claimed:
+            stmt = stmt.where(DeskUpload.applied_at.is_(None))
+            values["applied_at"] = utcnow()
+        done = db.session.execute(stmt.values(**values).execution_options(synchronize_session=False))
+        if done.rowcount != 1:
+            raise AlreadyConfirmed(upload_id)
+
     for verdict, action in ((PASS, "confirm"), (REJECT, "reject")):
         todo = [r for r in rows if r["verdict"] == verdict]
         if not todo:
             continue
         by_gid = {r["graduate_id"]: r for r in todo}
+
+        def phase_results(result) -> dict[int, dict[str, Any]]:
+            return {by_gid[o.graduate_id]["line"]: {"ok": o.ok, "code": o.code, "message": o.message}
+                    for o in result.outcomes}
+
         try:
-            result = apply(list(by_gid), upload.task_key, action, actor, strict=False,
+            result = apply(list(by_gid), task_key, action, actor, strict=False,
                            expected={gid: r["status"] for gid, r in by_gid.items()},
-                           reasons={gid: r["reason"] for gid, r in by_gid.items()} if action == "reject" else None)
+                           reasons={gid: r["reason"] for gid, r in by_gid.items()} if action == "reject" else None,
+                           before_commit=lambda res: record({**results, **phase_results(res)}))
         except ConcurrentChange:
             for r in todo:
                 results[r["line"]] = {"ok": False, "code": "busy", "message": _(
                     "not applied: other operators were changing the same graduates; upload the file again")}
             continue
-        for o in result.outcomes:
-            results[by_gid[o.graduate_id]["line"]] = {"ok": o.ok, "code": o.code, "message": o.message}
-    upload = db.session.get(DeskUpload, upload_id)
-    upload.result = [{"line": r["line"], **results[r["line"]]} for r in rows if r["line"] in results]
-    db.session.commit()
-    return upload
+        results.update(phase_results(result))
+        claimed = True
+    if not claimed or any(r.get("code") == "busy" for r in results.values()):
+        try:
+            record(results)              # nothing applied (or a phase gave up): claim / store that
+            db.session.commit()
+        except BaseException:
+            db.session.rollback()
+            raise
+    db.session.expire_all()
+    return db.session.get(DeskUpload, upload_id)
 
 
 # ----------------------------------------------------------------------------- files

@@ -96,3 +96,66 @@ def test_operators_batching_overlapping_dorms_at_once(db, db_url, make_graduate,
     assert passed == set(winners)
     for clearance in db.session.scalars(sa.select(Clearance)):
         assert projection_mismatches(clearance) == []
+
+
+CONFIRM_WORKER = textwrap.dedent("""
+    import json, sys, time
+    from app import create_app
+    from app.core.enums import Source
+    from app.desk.excel import AlreadyConfirmed, confirm_upload
+    from app.desk.models import DeskUpload
+    from app.extensions import db
+    from app.workflow.services import Actor
+    url, name, upload_id, start_at = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        upload = db.session.get(DeskUpload, upload_id)       # both see it unconfirmed
+        db.session.rollback()
+        upload = db.session.get(DeskUpload, upload_id)
+        time.sleep(max(0.0, start_at - time.time()))
+        try:
+            done = confirm_upload(upload, Actor(None, name, Source.IMPORT))
+            print(json.dumps({"won": True, "rows": len(done.result)}))
+        except AlreadyConfirmed:
+            print(json.dumps({"won": False}))
+""")
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
+                    reason="needs PostgreSQL (TEST_DATABASE_URL)")
+def test_two_operators_confirming_the_same_excel_preview_at_once(db, db_url, make_graduate, start, cohort,
+                                                                 tmp_path):
+    """A double click or two browser tabs: exactly one confirmation applies the rows, once."""
+    from app.desk.excel import preview_upload
+    from app.workflow.models import Checkpoint
+
+    graduates = [make_graduate() for _ in range(30)]
+    start(*graduates)
+    csv = "学号,结果,原因\n" + "".join(f"{g.student_no},{'不通过' if i % 3 == 0 else '通过'},欠电费 {i} 元\n"
+                                        for i, g in enumerate(graduates))
+    checkpoint = db.session.scalar(sa.select(Checkpoint).where(Checkpoint.key == "utilities"))
+    upload, parsed = preview_upload(checkpoint, cohort.id, "electricity", "x.csv", csv.encode(), None)
+    assert upload is not None, parsed.errors
+    script = tmp_path / "confirm.py"
+    script.write_text(CONFIRM_WORKER)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    start_at = time.time() + 6
+    procs = [subprocess.Popen([sys.executable, str(script), db_url, f"op{i}", str(upload.id), str(start_at)],
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(3)]
+    outputs = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-3000:]
+        outputs.append(json.loads(out.strip().splitlines()[-1]))
+    assert sorted(o["won"] for o in outputs) == [False, False, True], outputs
+    assert [o["rows"] for o in outputs if o["won"]] == [30]
+    db.session.expire_all()
+    events = dict(db.session.execute(
+        sa.select(Event.action, sa.func.count()).where(Event.task_key == "electricity",
+                                                       Event.action.in_(("confirm", "reject")))
+        .group_by(Event.action)).all())
+    assert events == {"confirm": 20, "reject": 10}
+    for clearance in db.session.scalars(sa.select(Clearance)):
+        assert projection_mismatches(clearance) == []

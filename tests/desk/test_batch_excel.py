@@ -235,3 +235,55 @@ def test_a_title_row_above_the_headers_is_fine(app, tmp_path):
         parsed = parse_batch_file(path.name, path.read_bytes())
     assert not parsed.errors
     assert [(ln.line, ln.student_no, ln.name) for ln in parsed.lines] == [(4, "2022001", "张三")]
+
+
+def _crash_on(monkeypatch, action: str):
+    """Make the Excel confirmation die while applying ``action`` (as a killed worker would)."""
+    import app.desk.excel as excel
+
+    real = excel.apply
+
+    def dying(ids, key, act, *args, **kwargs):
+        if act == action:
+            raise RuntimeError("worker killed")
+        return real(ids, key, act, *args, **kwargs)
+
+    monkeypatch.setattr(excel, "apply", dying)
+
+
+def test_a_crash_between_the_two_phases_keeps_what_was_applied_on_record(db, make_graduate, start, cohort,
+                                                                           tmp_path, monkeypatch):
+    a, b = make_graduate(), make_graduate()
+    start(a, b)
+    upload, _ = preview(db, cohort, xlsx(tmp_path / "x.xlsx", [["学号", "结果", "原因"], [a.student_no, "通过", ""],
+                                                               [b.student_no, "不通过", "欠电费 30 元"]]))
+    _crash_on(monkeypatch, "reject")
+    with pytest.raises(RuntimeError):
+        confirm_upload(upload, ACTOR)
+    db.session.expire_all()
+    saved = db.session.get(DeskUpload, upload.id)
+    assert saved.applied_at is not None                        # confirmed: a second click is refused
+    assert [(r["line"], r["ok"]) for r in saved.result] == [(2, True)]   # the pass row, on record
+    assert status(db, a.id, "electricity")[0] == "passed" and status(db, b.id, "electricity")[0] == "pending"
+    sheet = openpyxl.load_workbook(io.BytesIO(result_workbook(saved, "电费"))).active
+    outcomes = {sheet.cell(row=i, column=2).value: sheet.cell(row=i, column=7).value for i in (2, 3)}
+    assert outcomes[b.student_no] in ("not applied", "未办理") and outcomes[a.student_no] in ("Passed", "已通过")
+    with pytest.raises(AlreadyConfirmed):
+        confirm_upload(saved, ACTOR)
+
+
+def test_a_crash_before_anything_was_applied_leaves_the_upload_to_confirm_again(db, make_graduate, start, cohort,
+                                                                                 tmp_path, monkeypatch):
+    a = make_graduate()
+    start(a)
+    upload, _ = preview(db, cohort, xlsx(tmp_path / "x.xlsx", [["学号"], [a.student_no]]))
+    with monkeypatch.context() as m:
+        _crash_on(m, "confirm")
+        with pytest.raises(RuntimeError):
+            confirm_upload(upload, ACTOR)
+    db.session.expire_all()
+    saved = db.session.get(DeskUpload, upload.id)
+    assert saved.applied_at is None and saved.result is None
+    done = confirm_upload(saved, ACTOR)
+    assert [(r["line"], r["ok"]) for r in done.result] == [(2, True)]
+    assert status(db, a.id, "electricity")[0] == "passed"
