@@ -31,7 +31,6 @@ import io
 import json
 import os
 import random
-import sqlite3
 import statistics
 import sys
 import time
@@ -44,10 +43,8 @@ from flask.testing import FlaskClient
 
 from bench import engine_core
 from bench.data import split_counts
-from bench.engine_core import (
-    PG_URL, ROOT, batch_groups, insert_graduates, log, percentile, setup_cohort, spread,
-)
-from bench.report import command_line, machine, replace_block
+from bench.engine_core import PG_URL, batch_groups, log, percentile, spread, started_cohort
+from bench.report import command_line, machine, save_json, write_section
 
 PG_SCHEMA = "lixiao_bench_desk"
 BLOCK = "desk"
@@ -187,10 +184,9 @@ def run_one(kind: str, n: int, args) -> dict[str, Any]:
     from app import create_app
     from app.auth.services import create_user
     from app.extensions import db
-    from app.graduates.models import Cohort, Graduate
-    from app.workflow import services
+    from app.graduates.models import Graduate
     from app.workflow.models import ClearanceItem
-    from app.workflow.services import Actor, ensure_default_checkpoints, start_cohort
+    from app.workflow.services import Actor
 
     res: dict[str, Any] = {"db": kind, "n": n, "times": {}, "cpu": {}, "notes": []}
     rnd = random.Random(2026)
@@ -200,21 +196,7 @@ def run_one(kind: str, n: int, args) -> dict[str, Any]:
                           "SQLALCHEMY_ENGINE_OPTIONS": {}, "WTF_CSRF_ENABLED": False,
                           "RATELIMIT_ENABLED": False, "SERVER_NAME": None})
         with app.app_context():
-            db.create_all()
-            services._VERSION_CACHE.clear()
-            res["server"] = (f"SQLite {sqlite3.sqlite_version}" if kind == "sqlite" else
-                             "PostgreSQL " + db.session.scalar(sa.text("SHOW server_version")).split()[0])
-            ensure_default_checkpoints()
-            cohort_id = setup_cohort(2026)
-            log(f"{kind}: inserting {n} graduates")
-            insert_graduates(cohort_id, n)
-            db.session.remove()
-            log(f"{kind}: start_cohort")
-            t0 = time.perf_counter()
-            report = start_cohort(db.session.get(Cohort, cohort_id), Actor.system("bench"))
-            res["start_s"] = time.perf_counter() - t0
-            if report.failed or report.started != n:
-                raise RuntimeError(f"start_cohort: started {report.started}/{n}, failed {report.failed[:3]}")
+            cohort_id = started_cohort(kind, n, res)
             log(f"{kind}: a morning of desk work")
             res["morning"] = morning_of_work(cohort_id, rnd)
             vacuum_analyze(kind)
@@ -444,9 +426,6 @@ def markdown(results: list[dict[str, Any]], mach: dict[str, str], cmd: str) -> s
     return "\n".join(out)
 
 
-def save_json(path: str, mach: dict, cmd: str, results: list) -> None:
-    Path(path).write_text(json.dumps({"machine": mach, "command": cmd, "results": results}, indent=1,
-                                     default=str), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None, cmd: str | None = None) -> int:
@@ -474,12 +453,7 @@ def main(argv: list[str] | None = None, cmd: str | None = None) -> int:
             save_json(args.json, mach, cmd, results)
     print()
     print(text_table(results))
-    if args.out:
-        out = Path(args.out)
-        if not out.is_absolute():
-            out = ROOT / out
-        replace_block(out, BLOCK, markdown(results, mach, cmd))
-        print(f"\nwrote {out}")
+    write_section(args.out, BLOCK, markdown(results, mach, cmd))
     return 0
 
 

@@ -38,7 +38,7 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from bench.data import graduate_rows, split_counts
-from bench.report import command_line, machine, replace_block
+from bench.report import command_line, machine, save_json, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 BPMN = {
@@ -252,12 +252,38 @@ def time_apply(groups: list[list[int]], key: str, actor, prof: cProfile.Profile 
     return times
 
 
-def analyze(kind: str) -> None:
+def started_cohort(kind: str, n: int, res: dict[str, Any]) -> int:
+    """In the app context of a fresh database: the default checkpoints, cohort 2026 with the default
+    diagrams and ``n`` graduates, all started (``res``: ``server``, ``start_s``). The cohort's id."""
+    from app.extensions import db
+    from app.graduates.models import Cohort
+    from app.workflow import services
+    from app.workflow.services import Actor, ensure_default_checkpoints, start_cohort
+
+    db.create_all()
+    services._VERSION_CACHE.clear()   # version ids are per database
+    res["server"] = (f"SQLite {sqlite3.sqlite_version}" if kind == "sqlite" else
+                     "PostgreSQL " + db.session.scalar(sa.text("SHOW server_version")).split()[0])
+    ensure_default_checkpoints()
+    cohort_id = setup_cohort(2026)
+    log(f"{kind}: inserting {n} graduates")
+    insert_graduates(cohort_id, n)
+    db.session.remove()
+    log(f"{kind}: start_cohort")
+    t0 = time.perf_counter()
+    report = start_cohort(db.session.get(Cohort, cohort_id), Actor.system("bench"))
+    res["start_s"] = time.perf_counter() - t0
+    if report.failed or report.started != n:
+        raise RuntimeError(f"start_cohort: started {report.started}/{n}, failed {report.failed[:3]}")
+    return cohort_id
+
+
+def analyze(kind: str, schema: str = PG_SCHEMA) -> None:
     from app.extensions import db
 
     db.session.remove()
     if kind == "postgres":
-        names = ", ".join(f"{PG_SCHEMA}.{t.name}" for t in db.metadata.sorted_tables)
+        names = ", ".join(f"{schema}.{t.name}" for t in db.metadata.sorted_tables)
         db.session.execute(sa.text(f"ANALYZE {names}"))
     else:
         db.session.execute(sa.text("ANALYZE"))
@@ -531,9 +557,6 @@ def markdown(results, mach: dict[str, str], cmd: str) -> str:
     return "\n".join(out)
 
 
-def save_json(path: str, mach: dict, cmd: str, results: list) -> None:
-    data = {"machine": mach, "command": cmd, "results": results}
-    Path(path).write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -567,12 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         for name, text in (r.get("profiles") or {}).items():
             print(f"\n===== {r['db']}: profile {name} =====\n{text}")
-    if args.out:
-        out = Path(args.out)
-        if not out.is_absolute():
-            out = ROOT / out
-        replace_block(out, BLOCK, markdown(results, mach, cmd))
-        print(f"\nwrote {out}")
+    write_section(args.out, BLOCK, markdown(results, mach, cmd))
     return 0
 
 

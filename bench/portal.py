@@ -38,7 +38,6 @@ import resource
 import shutil
 import signal
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -54,17 +53,8 @@ import sqlalchemy as sa
 
 from bench import engine_core
 from bench.data import split_counts
-from bench.engine_core import (
-    PG_URL,
-    batch_groups,
-    insert_graduates,
-    log,
-    percentile,
-    profile_text,
-    setup_cohort,
-    spread,
-)
-from bench.report import command_line, machine, replace_block
+from bench.engine_core import PG_URL, batch_groups, log, percentile, profile_text, spread, started_cohort
+from bench.report import command_line, machine, save_json, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_SCHEMA = "lixiao_bench_portal"
@@ -131,15 +121,7 @@ def database(kind: str, pg_url: str, keep: bool = False):
 
 
 def analyze(kind: str) -> None:
-    from app.extensions import db
-
-    db.session.remove()
-    if kind == "postgres":
-        names = ", ".join(f"{PG_SCHEMA}.{t.name}" for t in db.metadata.sorted_tables)
-        db.session.execute(sa.text(f"ANALYZE {names}"))
-    else:
-        db.session.execute(sa.text("ANALYZE"))
-    db.session.commit()
+    engine_core.analyze(kind, PG_SCHEMA)
 
 
 # ----------------------------------------------------------------------------- data
@@ -465,9 +447,6 @@ def load_test(url: str, sample: list[tuple[int, str, str]], args) -> dict[str, A
 def run_one(kind: str, args) -> dict[str, Any]:
     from app import create_app
     from app.extensions import db
-    from app.graduates.models import Cohort
-    from app.workflow import services
-    from app.workflow.services import Actor, ensure_default_checkpoints, start_cohort
 
     n = args.graduates
     res: dict[str, Any] = {"db": kind, "n": n}
@@ -475,21 +454,7 @@ def run_one(kind: str, args) -> dict[str, Any]:
         app = create_app({"TESTING": False, "SECRET_KEY": SECRET_KEY, "SQLALCHEMY_DATABASE_URI": url,
                           "SQLALCHEMY_ENGINE_OPTIONS": {}, "RATELIMIT_ENABLED": False})
         with app.app_context():
-            db.create_all()
-            services._VERSION_CACHE.clear()   # version ids are per database
-            res["server"] = (f"SQLite {sqlite3.sqlite_version}" if kind == "sqlite" else
-                             "PostgreSQL " + db.session.scalar(sa.text("SHOW server_version")).split()[0])
-            ensure_default_checkpoints()
-            cohort_id = setup_cohort(2026)
-            log(f"{kind}: inserting {n} graduates")
-            insert_graduates(cohort_id, n)
-            db.session.remove()
-            log(f"{kind}: start_cohort")
-            t0 = time.perf_counter()
-            report = start_cohort(db.session.get(Cohort, cohort_id), Actor.system("bench"))
-            res["start_s"] = time.perf_counter() - t0
-            if report.failed or report.started != n:
-                raise RuntimeError(f"start_cohort: started {report.started}/{n}, failed {report.failed[:3]}")
+            cohort_id = started_cohort(kind, n, res)
             log(f"{kind}: varied sheets, announcements, ANALYZE")
             res["varied"] = vary_sheets(cohort_id)
             add_announcements(cohort_id)
@@ -627,9 +592,6 @@ def markdown(results, mach: dict[str, str], cmd: str) -> str:
     return "\n".join(out)
 
 
-def save_json(path: str, mach: dict, cmd: str, results: list) -> None:
-    data = {"machine": mach, "command": cmd, "results": results}
-    Path(path).write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None, cmd: str | None = None) -> int:
@@ -678,12 +640,7 @@ def main(argv: list[str] | None = None, cmd: str | None = None) -> int:
     for r in results:
         if r.get("profile"):
             print(f"\n===== {r['db']}: profile of GET /me =====\n{r['profile']}")
-    if args.out:
-        out = Path(args.out)
-        if not out.is_absolute():
-            out = ROOT / out
-        replace_block(out, BLOCK, markdown(results, mach, cmd))
-        print(f"\nwrote {out}")
+    write_section(args.out, BLOCK, markdown(results, mach, cmd))
     failed = [r for r in results if r.get("load") and r["load"]["errors"]]
     return 1 if failed else 0
 

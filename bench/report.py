@@ -1,7 +1,9 @@
-"""Shared helpers: machine description and replacing one marked block of docs/performance.md."""
+"""Shared helpers: machine description, raw results as JSON and replacing one marked block of
+docs/performance.md."""
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import platform
 import re
@@ -61,3 +63,20 @@ def replace_block(path: Path, name: str, body: str) -> None:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+
+
+def save_json(path: str, mach: dict, cmd: str, results: list) -> None:
+    """The raw results of a run (``--json``; ``--from-json`` re-renders a section from it)."""
+    Path(path).write_text(json.dumps({"machine": mach, "command": cmd, "results": results}, indent=1,
+                                     default=str), encoding="utf-8")
+
+
+def write_section(out: str, name: str, body: str) -> None:
+    """Replace block ``name`` of ``out`` (relative to the project root) unless ``out`` is empty."""
+    if not out:
+        return
+    path = Path(out)
+    if not path.is_absolute():
+        path = Path(__file__).resolve().parent.parent / path
+    replace_block(path, name, body)
+    print(f"\nwrote {path}")
