@@ -182,6 +182,10 @@ class Diagram:
     sha256: str
 
 
+def all_checkpoints() -> list[Checkpoint]:
+    return list(db.session.scalars(sa.select(Checkpoint).order_by(Checkpoint.sort_order)))
+
+
 def diagram_for(process_version_id: int) -> Diagram:
     row = db.session.execute(
         sa.select(ProcessVersion.bpmn, ProcessVersion.version, ProcessVersion.gtype, ProcessVersion.sha256)

@@ -6,13 +6,14 @@ nothing to guess. Staff get 403 (``roles_required``), anonymous visitors the log
 from __future__ import annotations
 
 from flask import abort, jsonify, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_login import current_user
 
 from app.auth.services import roles_required
+from app.core.i18n import GTYPE_LABELS, STATUS_LABELS, is_english, item_name
 from app.core.readonly import read_only
-from app.core.i18n import STATUS_LABELS, item_name
 from app.portal import bp
-from app.portal.queries import diagram_for, history_for, sheet_for
+from app.portal.queries import all_checkpoints, diagram_for, history_for, sheet_for
 from app.portal.sheet_cache import cached_page
 from app.portal.window import school_today
 
@@ -73,8 +74,16 @@ def diagram_data():
         }
         for item in sheet.items
     }
+    english = is_english()
+    labels = None
+    if english:
+        # the diagram's own labels are Chinese: lanes get their checkpoint's English name, the
+        # process its graduate type, tasks their items' names; other labels are dropped
+        locale = str(get_locale())
+        labels = {"lanes": {cp.name: cp.display_name(locale) for cp in all_checkpoints()},
+                  "process": str(GTYPE_LABELS.get(diagram.gtype, diagram.gtype))}
     response = jsonify(xml=diagram.xml, gtype=diagram.gtype, version=diagram.version,
-                       clearance_status=sheet.clearance_status, items=items)
+                       clearance_status=sheet.clearance_status, items=items, labels=labels)
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

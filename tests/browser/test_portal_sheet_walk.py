@@ -1,6 +1,8 @@
 """A graduate's walk through the sheet, the live diagram and the history at phone and desktop width."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app.workflow.services import Actor, apply
@@ -88,6 +90,10 @@ def test_sheet_diagram_history_and_english(new_page, ui_login, shot, graduate, s
     shot(page, f"portal-sheet-{size}-en")
     page.goto("/me/diagram")
     page.wait_for_selector("#lx-diagram[data-ready=true]")
+    drawn = page.locator("#lx-diagram svg").first.evaluate("svg => svg.textContent")
+    assert "Collect the Party membership transfer letter" in drawn and "College office" in drawn
+    assert not re.search(r"[\u4e00-\u9fff]", drawn), drawn          # no Chinese label left in the drawing
+    shot(page, f"portal-diagram-{size}-en")
     page.locator('.djs-element[data-element-id="party_letter"]').click()
     page.locator("#lx-detail").get_by_text("Not passed").first.wait_for()
     assert errors == []

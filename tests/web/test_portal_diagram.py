@@ -41,6 +41,9 @@ def test_diagram_json_has_the_published_bpmn_and_the_projection_statuses(client,
     en = client.get("/me/diagram.json?lang=en").get_json()
     assert en["items"]["party_letter"]["label"] == "Not passed"
     assert en["items"]["party_letter"]["name"] == "Collect the Party membership transfer letter"
+    # the diagram's Chinese lane and pool names get English ones to draw with (none in Chinese)
+    assert en["labels"]["lanes"]["学院离校点"] == "College office" and en["labels"]["process"] == "Undergraduate"
+    assert data["labels"] is None
 
 
 def test_diagram_json_is_only_the_graduates_own(client, make_graduate, start, login_graduate, db):

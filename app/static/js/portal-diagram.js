@@ -53,6 +53,32 @@
                      width: width, height: height / scale });
   }
 
+  /* English pages: the diagram's own labels are Chinese. Tasks take their items' names, lanes their
+     checkpoints' English names, the pool the graduate type; every other label (gateway questions,
+     flow conditions, events) is dropped rather than shown in the other language. */
+  function localise(xml, labels) {
+    if (!labels || typeof DOMParser !== 'function') { return xml; }
+    var doc = new DOMParser().parseFromString(xml, 'application/xml');
+    if (doc.getElementsByTagName('parsererror').length) { return xml; }
+    var all = doc.getElementsByTagName('*');
+    for (var i = 0; i < all.length; i++) {
+      var el = all[i];
+      if (!el.hasAttribute('name') || el.namespaceURI !== 'http://www.omg.org/spec/BPMN/20100524/MODEL') { continue; }
+      var id = el.getAttribute('id');
+      var name = el.getAttribute('name');
+      if (id && items[id]) {
+        el.setAttribute('name', items[id].name);
+      } else if (el.localName === 'lane') {
+        el.setAttribute('name', (labels.lanes || {})[name] || name);
+      } else if (el.localName === 'participant' || el.localName === 'process') {
+        el.setAttribute('name', labels.process || name);
+      } else {
+        el.setAttribute('name', '');
+      }
+    }
+    return new XMLSerializer().serializeToString(doc);
+  }
+
   function zoomBy(factor, center) {
     var current = canvas.zoom();
     var next = Math.max(0.2, Math.min(4, current * factor));
@@ -169,7 +195,7 @@
     })
     .then(function (data) {
       items = data.items || {};
-      return viewer.importXML(data.xml);
+      return viewer.importXML(localise(data.xml, data.labels));
     })
     .then(function () {
       fit();
