@@ -89,11 +89,13 @@ class Sheet:
 
     @property
     def total(self) -> int:
-        return len(self.items)
+        """The items that apply to this graduate (not-required ones are not counted)."""
+        return sum(1 for i in self.items if i.status != ItemStatus.NOT_REQUIRED)
 
     @property
     def done(self) -> int:
-        return sum(1 for i in self.items if i.is_done)
+        """Passed or waived items among :attr:`total`."""
+        return sum(1 for i in self.items if i.is_done and i.status != ItemStatus.NOT_REQUIRED)
 
     @property
     def open_items(self) -> list[SheetItem]:
@@ -101,8 +103,10 @@ class Sheet:
         return [i for i in self.items if i.is_open]
 
     def todo_items(self, today: date) -> list[SheetItem]:
-        """The to-do summary: open items and expired deferrals, in process order."""
-        return [i for i in self.items if i.is_open or i.waiver_expired(today)]
+        """The to-do summary: open items and expired deferrals; the ones with a problem (not passed,
+        deferral expired) first, each group in process order."""
+        todo = [i for i in self.items if i.is_open or i.waiver_expired(today)]
+        return sorted(todo, key=lambda i: 0 if i.status == ItemStatus.REJECTED or i.waiver_expired(today) else 1)
 
     @property
     def blocked_items(self) -> list[SheetItem]:

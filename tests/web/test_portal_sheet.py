@@ -40,11 +40,12 @@ def test_sheet_shows_status_reasons_places_and_phones(client, make_graduate, sta
     assert 'href="tel:0731-58290007"' in html
     # what to bring / do (the item's documentation)
     assert "请携带学生证或身份证" in page
-    # progress: done = passed + waived + not required, of all items
+    # progress: passed + waived, of the items that apply (not-required ones count neither way)
     rows = dict(db.session.execute(
         sa.select(ClearanceItem.task_key, ClearanceItem.status).where(ClearanceItem.graduate_id == g.id)).all())
-    done = sum(1 for s in rows.values() if s in ("passed", "waived", "not_required"))
-    assert f"已完成 {done} / {len(rows)} 项" in page
+    applies = [s for s in rows.values() if s != "not_required"]
+    done = sum(1 for s in applies if s in ("passed", "waived"))
+    assert f"已完成 {done} / {len(applies)} 项" in page
     assert "办理中" in page
 
 
@@ -163,6 +164,16 @@ def test_todo_summary_lists_open_items_with_reason_place_and_phone(client, make_
     assert "领取“三证”和户口迁移证明" in summary                       # ...named as opening later
 
 
+def test_todo_summary_puts_not_passed_items_first(client, make_graduate, start, login_graduate):
+    g = make_graduate(party_member=True, lives_on_campus=True)
+    start(g)
+    apply([g.id], "electricity", "reject", OP, reason="欠电费 30 元")     # late in the process order
+    login_graduate(g)
+    todo_html = client.get("/me").get_data(as_text=True).split('id="todo"', 1)[1].split("</section>", 1)[0]
+    keys = re.findall(r'<li class="py-2" data-key="([a-z_]+)"', todo_html)
+    assert keys[0] == "electricity" and "party_letter" in keys[1:]        # then the rest in process order
+
+
 def test_waived_item_shows_its_expiry_and_an_expired_deferral_warns(client, make_graduate, start,
                                                                      login_graduate):
     from datetime import date
@@ -198,6 +209,12 @@ def test_not_required_items_say_so_and_whole_offices_are_folded(client, make_gra
     # inside an office that applies, the item says it does not apply
     college = html.split('id="cp-college"', 1)[1].split("</section>", 1)[0]
     assert 'id="item-league_transfer" data-status="not_required"' in college
+    # progress counts only the items that apply: not-required ones are neither done nor to do
+    statuses = re.findall(r'id="item-[a-z_]+" data-status="([a-z_]+)"', html)
+    applies = [st for st in statuses if st != "not_required"]
+    done = sum(st in ("passed", "waived") for st in applies)
+    assert "not_required" in statuses and len(applies) < len(statuses)
+    assert f"{done} of {len(applies)} done" in page
     assert 'id="item-party_letter" data-status="pending"' in college
     assert "This item does not apply to you: nothing to do." in page
 
