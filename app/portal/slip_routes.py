@@ -36,7 +36,8 @@ def submit():
 def slip():
     data = slip_for(current_user.graduate.id)
     if data is None:
-        flash(_("Submit your clearance first: the clearance slip is available after submission."), "info")
+        flash(_("The clearance slip is available once every item is done and you have submitted your "
+                "clearance."), "info")
         return redirect(url_for("portal.sheet", _anchor="submit"), code=303)
     verify_url = url_for("portal.verify_slip", token=data.token, _external=True)
     response = current_app.make_response(render_template(

@@ -44,6 +44,11 @@ def _graduate(db, make_graduate, start):
     return g
 
 
+def dismiss_once(dialog, asked: list) -> None:
+    asked.append(dialog.message)
+    dialog.dismiss()
+
+
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390px", "1280px"])
 def test_appeal_answer_submit_print_verify(new_page, db, make_graduate, start, operator, ui_login, shot,
                                             viewport):
@@ -85,6 +90,11 @@ def test_appeal_answer_submit_print_verify(new_page, db, make_graduate, start, o
     assert me.locator("#item-electricity .lx-appeal").get_attribute("data-appeal-status") == "resolved"
     assert me.locator("#item-electricity").get_attribute("data-status") == "passed"
     shot(me, f"walk-{w}-3-ready-to-submit")
+    asked = []
+    me.once("dialog", lambda dialog: dismiss_once(dialog, asked))    # "submit now?" - no: nothing happens
+    me.locator("form[action='/me/submit'] button").click()
+    assert asked and "只能提交一次" in asked[0] and me.url.endswith("/me")
+    me.once("dialog", lambda dialog: dialog.accept())                # yes
     me.locator("form[action='/me/submit'] button").click()
     me.wait_for_load_state()
     assert me.url.endswith("/me/slip")

@@ -79,7 +79,8 @@ def test_not_eligible_has_no_button_but_says_what_is_missing(client, db, make_gr
     assert "cannot be submitted" in text(client.get("/me"))
     c = clearance_of(db, g)
     assert c.submitted_at is None and c.slip_token is None
-    assert client.get("/me/slip").status_code == 303       # no slip before submission
+    assert client.get("/me/slip").status_code == 303       # no slip before submission...
+    assert "once every item is done and you have submitted" in text(client.get("/me"))   # ...and why
 
 
 def test_submit_once(client, db, make_graduate, start, login_graduate):
@@ -91,6 +92,8 @@ def test_submit_once(client, db, make_graduate, start, login_graduate):
     english(client)
     html = client.get("/me").get_data(as_text=True)
     assert 'action="/me/submit"' in html and "can be submitted only once" in htmllib.unescape(html)
+    assert "submit your clearance below, then bring the clearance slip" in htmllib.unescape(html)
+    assert "Submit your clearance now?" in htmllib.unescape(html)        # the button asks first
     resp = client.post("/me/submit")
     assert resp.status_code == 303 and resp.headers["Location"].endswith("/me/slip")
     c = clearance_of(db, g)
@@ -106,6 +109,8 @@ def test_submit_once(client, db, make_graduate, start, login_graduate):
     # the sheet now links to the slip instead of the button
     html = client.get("/me").get_data(as_text=True)
     assert 'action="/me/submit"' not in html and 'href="/me/slip"' in html
+    assert "bring your clearance slip (printed or on your phone)" in htmllib.unescape(html)
+    assert "Class of 2026" in text(client.get("/me/slip"))               # not the Chinese cohort name
 
 
 def test_slip_shows_the_graduate_every_item_and_a_qr_code_of_the_verify_url(submitted, db):
