@@ -22,6 +22,25 @@ def test_clearance_start_is_safe_to_rerun(runner, db, published, make_graduate):
     assert check.exit_code == 0 and "0 mismatch" in check.output
 
 
+def test_clearance_refresh_repairs_a_projection_that_drifted(runner, db, published, make_graduate):
+    """E.g. rows derived by an older release: `check` finds them, `refresh` re-derives and audits them."""
+    from app.workflow.models import Event
+
+    gid = make_graduate(certificates_deferred=False).id
+    assert runner.invoke(args=["clearance", "start", "--cohort", "2026"]).exit_code == 0
+    db.session.execute(sa.update(ClearanceItem).where(ClearanceItem.graduate_id == gid,
+                                                      ClearanceItem.task_key == "deferred_certificates")
+                       .values(status="blocked"))
+    db.session.commit()
+    check = runner.invoke(args=["clearance", "check", "--cohort", "2026"])
+    assert check.exit_code == 1 and "deferred_certificates: projection blocked != engine not_required" in check.output
+    events = db.session.scalar(sa.select(sa.func.count()).select_from(Event))
+    result = runner.invoke(args=["clearance", "refresh", "--cohort", "2026"])
+    assert result.exit_code == 0 and "refreshed 1 clearance(s), 0 refused" in result.output, result.output
+    assert runner.invoke(args=["clearance", "check", "--cohort", "2026"]).exit_code == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Event)) > events    # audited
+
+
 def test_clearance_start_without_published_process_warns(runner, db, cohort, make_graduate):
     make_graduate()
     result = runner.invoke(args=["clearance", "start", "--cohort", "2026"])

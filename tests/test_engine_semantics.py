@@ -242,3 +242,27 @@ def test_start_cohort_commits_in_chunks(db, make_graduate, published, cohort):
     assert report.started == 5 and not report.failed
     assert seen == [(2, 5), (4, 5), (5, 5)]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Clearance)) == 5
+
+
+def test_a_branch_the_graduate_will_not_take_is_not_required_rather_than_waiting(db, make_graduate, start):
+    """领取暂缓发放的两证 only for graduates whose certificates are deferred: decided by the gateway
+    after the join, but the graduate should not see it as "waiting" all the way until then."""
+    from app.workflow.services import update_attributes
+
+    normal = make_graduate(party_member=True, certificates_deferred=False)
+    deferred = make_graduate(party_member=True, certificates_deferred=True)
+    start(normal, deferred)
+    assert items(db, normal)["deferred_certificates"] == ItemStatus.NOT_REQUIRED
+    assert items(db, normal)["certificates"] == ItemStatus.BLOCKED           # waits for the other items
+    assert items(db, deferred)["deferred_certificates"] == ItemStatus.BLOCKED
+    assert items(db, deferred)["certificates"] == ItemStatus.NOT_REQUIRED
+    # the school defers the certificates later on: the two items swap, projection = engine
+    update_attributes(normal.id, {"certificates_deferred": True}, OP)
+    assert items(db, normal)["deferred_certificates"] == ItemStatus.BLOCKED
+    assert items(db, normal)["certificates"] == ItemStatus.NOT_REQUIRED
+    assert projection_mismatches(clearance(db, normal)) == []
+    # and when the join fires, the engine takes exactly that branch
+    confirm_all_open(db, normal)
+    assert items(db, normal)["deferred_certificates"] == ItemStatus.PENDING
+    assert items(db, normal)["certificates"] == ItemStatus.NOT_REQUIRED
+    assert projection_mismatches(clearance(db, normal)) == []

@@ -27,6 +27,7 @@ import orjson
 from lxml import etree
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.specs.mixins.exclusive_gateway import ExclusiveGateway
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, TaskConverter
@@ -362,7 +363,8 @@ class Instance:
                 else:
                     raw[key] = ItemState(ItemStatus.PENDING)
                 continue
-            if not completed and any(t.state & TaskState.NOT_FINISHED_MASK for t in tasks):
+            waiting = [t for t in tasks if t.state & TaskState.NOT_FINISHED_MASK]
+            if not completed and waiting and not all(self._branch_not_taken(t) for t in waiting):
                 raw[key] = ItemState(ItemStatus.BLOCKED)
             else:
                 raw[key] = ItemState(ItemStatus.NOT_REQUIRED)
@@ -374,6 +376,29 @@ class Instance:
                                                         ItemStatus.BLOCKED)
                 )
         return raw
+
+    def _branch_not_taken(self, task) -> bool:
+        """Whether a task the engine only predicts lies on a branch that an exclusive gateway still
+        ahead will not take, judged by the gateway's conditions over the graduate's attributes now
+        (e.g. 领取暂缓发放的两证 for a graduate whose certificates are not deferred). Such an item
+        is "not required" rather than "waiting": nothing the graduate does will open it. Attribute
+        changes re-derive every item (``update_attributes``), so the judgement follows them."""
+        child, parent = task, task.parent
+        while parent is not None and not parent.state & TaskState.FINISHED_MASK:
+            spec = parent.task_spec
+            if isinstance(spec, ExclusiveGateway):
+                chosen = spec.default_task_spec
+                try:
+                    for condition, name in spec.cond_task_specs:
+                        if condition is not None and condition._matches(parent):
+                            chosen = name
+                            break
+                except Exception:  # noqa: BLE001 - cannot tell yet: keep the item waiting
+                    return False
+                if chosen is not None and chosen != child.task_spec.name:
+                    return True
+            child, parent = parent, parent.parent
+        return False
 
     def status(self, items: dict[str, ItemState] | None = None) -> str:
         if self.wf.is_completed():
