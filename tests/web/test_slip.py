@@ -94,6 +94,8 @@ def test_submit_once(client, db, make_graduate, start, login_graduate):
     assert 'action="/me/submit"' in html and "can be submitted only once" in htmllib.unescape(html)
     assert "submit your clearance below, then bring the clearance slip" in htmllib.unescape(html)
     assert "Submit your clearance now?" in htmllib.unescape(html)        # the button asks first
+    certificates = html.split('id="item-certificates"', 1)[1].split('class="lx-item', 1)[0]
+    assert 'data-status="pending"' in certificates and "lx-appeal" not in certificates   # nothing to appeal
     resp = client.post("/me/submit")
     assert resp.status_code == 303 and resp.headers["Location"].endswith("/me/slip")
     c = clearance_of(db, g)
