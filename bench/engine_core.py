@@ -252,13 +252,12 @@ def time_apply(groups: list[list[int]], key: str, actor, prof: cProfile.Profile 
     return times
 
 
-def started_cohort(kind: str, n: int, res: dict[str, Any]) -> int:
-    """In the app context of a fresh database: the default checkpoints, cohort 2026 with the default
-    diagrams and ``n`` graduates, all started (``res``: ``server``, ``start_s``). The cohort's id."""
+def prepared_cohort(kind: str, n: int, res: dict[str, Any]) -> int:
+    """In the app context of a fresh database: the schema, the default checkpoints, cohort 2026 with
+    the default diagrams and ``n`` graduates, not started (``res``: ``server``, ``insert_s``)."""
     from app.extensions import db
-    from app.graduates.models import Cohort
     from app.workflow import services
-    from app.workflow.services import Actor, ensure_default_checkpoints, start_cohort
+    from app.workflow.services import ensure_default_checkpoints
 
     db.create_all()
     services._VERSION_CACHE.clear()   # version ids are per database
@@ -267,7 +266,17 @@ def started_cohort(kind: str, n: int, res: dict[str, Any]) -> int:
     ensure_default_checkpoints()
     cohort_id = setup_cohort(2026)
     log(f"{kind}: inserting {n} graduates")
-    insert_graduates(cohort_id, n)
+    res["insert_s"] = insert_graduates(cohort_id, n)
+    return cohort_id
+
+
+def started_cohort(kind: str, n: int, res: dict[str, Any]) -> int:
+    """:func:`prepared_cohort`, then every graduate started (``res["start_s"]``). The cohort's id."""
+    from app.extensions import db
+    from app.graduates.models import Cohort
+    from app.workflow.services import Actor, start_cohort
+
+    cohort_id = prepared_cohort(kind, n, res)
     db.session.remove()
     log(f"{kind}: start_cohort")
     t0 = time.perf_counter()
@@ -330,9 +339,8 @@ def run_one(kind: str, n: int, args) -> dict[str, Any]:
     from app.extensions import db
     from app.graduates.attributes import attributes_of
     from app.graduates.models import Cohort, Graduate
-    from app.workflow import services
     from app.workflow.models import Clearance, ClearanceItem, Event
-    from app.workflow.services import Actor, ensure_default_checkpoints, start_cohort
+    from app.workflow.services import Actor, start_cohort
 
     res: dict[str, Any] = {"db": kind, "n": n}
     with database(kind, args.pg_url, keep=args.keep) as url:
@@ -342,14 +350,7 @@ def run_one(kind: str, n: int, args) -> dict[str, Any]:
         app = create_app({"TESTING": True, "SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": url,
                           "SQLALCHEMY_ENGINE_OPTIONS": {}})
         with app.app_context():
-            db.create_all()
-            services._VERSION_CACHE.clear()   # version ids are per database
-            res["server"] = (f"SQLite {sqlite3.sqlite_version}" if kind == "sqlite" else
-                             "PostgreSQL " + db.session.scalar(sa.text("SHOW server_version")).split()[0])
-            ensure_default_checkpoints()
-            cohort_id = setup_cohort(2026)
-            log(f"{kind}: inserting {n} graduates")
-            res["insert_s"] = insert_graduates(cohort_id, n)
+            cohort_id = prepared_cohort(kind, n, res)
 
             # 1. start the cohort ---------------------------------------------------------
             db.session.remove()

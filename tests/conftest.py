@@ -156,3 +156,22 @@ def operator(db):
         return create_user(username, role, password, list(checkpoints))
 
     return make
+
+
+def run_processes(tmp_path: Path, source: str, argvs: list[list[str]], timeout: float = 300) -> list[str]:
+    """Run ``source`` (a Python script) in one OS process per argument list, all at once, from the
+    project root; every process must exit 0. Returns each one's last line of output, in order."""
+    import subprocess
+    import sys
+
+    script = tmp_path / f"worker_{abs(hash(source))}.py"
+    script.write_text(source, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, str(script), *argv], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for argv in argvs]
+    lines = []
+    for p in procs:
+        out, err = p.communicate(timeout=timeout)
+        assert p.returncode == 0, err[-3000:]
+        lines.append(out.strip().splitlines()[-1])
+    return lines

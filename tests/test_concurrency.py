@@ -3,9 +3,6 @@ event, projection equal to engine state (row lock on PostgreSQL, version check e
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -14,6 +11,7 @@ import sqlalchemy as sa
 from app.core.enums import ItemStatus
 from app.workflow.models import Clearance, ClearanceItem, Event
 from app.workflow.services import projection_mismatches
+from tests.conftest import run_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,17 +38,8 @@ def test_parallel_operators_never_lose_or_duplicate_updates(db, db_url, make_gra
     start(*graduates)
     ids = [g.id for g in graduates]
     keys = ["electricity", "dorm_checkout", "student_id_card"]
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([sys.executable, str(script), db_url, f"w{i}", json.dumps(ids), json.dumps(keys)],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(4)]
-    outputs = []
-    for p in procs:
-        out, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err[-3000:]
-        outputs.append(json.loads(out.strip().splitlines()[-1]))
+    outputs = [json.loads(line) for line in run_processes(
+        tmp_path, WORKER, [[db_url, f"w{i}", json.dumps(ids), json.dumps(keys)] for i in range(4)])]
 
     db.session.expire_all()
     for key in keys:

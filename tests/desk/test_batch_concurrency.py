@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import run_processes
 import sqlalchemy as sa
 
 from app.core.enums import ItemStatus
@@ -65,21 +65,12 @@ def test_operators_batching_overlapping_dorms_at_once(db, db_url, make_graduate,
     rooms = ["9栋-101", "9栋-102", "9栋-103", "9栋-104"]
     graduates = [make_graduate(dorm_building="9栋", dorm_room=r.split("-")[1]) for r in rooms for _ in range(6)]
     start(*graduates)
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     # two operators start with the same room at the same moment, a third one from the other end
     orders = [rooms, rooms, rooms[::-1]]
     start_at = time.time() + 8
-    procs = [subprocess.Popen([sys.executable, str(script), db_url, f"op{i}", str(cohort.id), json.dumps(order),
-                               str(start_at)],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i, order in enumerate(orders)]
-    outputs = []
-    for p in procs:
-        out, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err[-3000:]
-        outputs.append(json.loads(out.strip().splitlines()[-1]))
+    outputs = [json.loads(line) for line in run_processes(
+        tmp_path, WORKER, [[db_url, f"op{i}", str(cohort.id), json.dumps(order), str(start_at)]
+                           for i, order in enumerate(orders)])]
 
     db.session.expire_all()
     winners = [gid for out in outputs for gid in out["done"]]
@@ -137,18 +128,9 @@ def test_two_operators_confirming_the_same_excel_preview_at_once(db, db_url, mak
     checkpoint = db.session.scalar(sa.select(Checkpoint).where(Checkpoint.key == "utilities"))
     upload, parsed = preview_upload(checkpoint, cohort.id, "electricity", "x.csv", csv.encode(), None)
     assert upload is not None, parsed.errors
-    script = tmp_path / "confirm.py"
-    script.write_text(CONFIRM_WORKER)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     start_at = time.time() + 6
-    procs = [subprocess.Popen([sys.executable, str(script), db_url, f"op{i}", str(upload.id), str(start_at)],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(3)]
-    outputs = []
-    for p in procs:
-        out, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err[-3000:]
-        outputs.append(json.loads(out.strip().splitlines()[-1]))
+    outputs = [json.loads(line) for line in run_processes(
+        tmp_path, CONFIRM_WORKER, [[db_url, f"op{i}", str(upload.id), str(start_at)] for i in range(3)])]
     assert sorted(o["won"] for o in outputs) == [False, False, True], outputs
     assert [o["rows"] for o in outputs if o["won"]] == [30]
     db.session.expire_all()

@@ -3,13 +3,12 @@ reject / re-open with reasons, reason templates, and two operators confirming at
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import run_processes
 import sqlalchemy as sa
 
 from app.desk.models import ReasonTemplate
@@ -209,16 +208,8 @@ def test_two_operators_confirming_the_same_graduates(db, db_url, make_graduate, 
     graduates = [make_graduate() for _ in range(6)]
     start(*graduates)
     ids = [g.id for g in graduates]
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([sys.executable, str(script), db_url, f"op{i}", json.dumps(ids)], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(3)]
-    outs = []
-    for p in procs:
-        out, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err[-3000:]
-        outs.append(json.loads(out.strip().splitlines()[-1]))
+    outs = [json.loads(line) for line in run_processes(
+        tmp_path, WORKER, [[db_url, f"op{i}", json.dumps(ids)] for i in range(3)])]
     winners = [gid for o in outs for gid in o["won"]]
     assert sorted(winners) == sorted(ids)                      # each graduate confirmed exactly once
     assert {code for o in outs for _gid, code in o["refused"]} <= {"already_passed"}

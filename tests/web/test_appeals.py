@@ -1,10 +1,7 @@
 """Appeals (申诉): a graduate appeals an open item, the checkpoint's desk resolves or declines it."""
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import textwrap
 import time
 from datetime import date, timedelta
@@ -16,6 +13,7 @@ from app.portal.models import Appeal
 from app.workflow.models import ClearanceItem, Event
 from app.workflow.services import Actor, apply
 from tests.web.conftest import english, text
+from tests.conftest import run_processes
 
 OP = Actor(None, "tester")
 ROOT = Path(__file__).resolve().parents[2]
@@ -332,18 +330,9 @@ def test_simultaneous_appeals_about_one_item_create_one(db, db_url, make_graduat
     """Two tabs (or a double click) at the same moment: one open appeal, one event."""
     g = make_graduate()
     start(g)
-    script = tmp_path / "appeal.py"
-    script.write_text(WORKER)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     start_at = time.time() + 4
     bodies = ["已缴清", "已缴清", "收据在此", "收据在此"]
-    procs = [subprocess.Popen([sys.executable, str(script), db_url, str(g.id), body, str(start_at)], cwd=ROOT,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for body in bodies]
-    outcomes = []
-    for p in procs:
-        out, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err[-3000:]
-        outcomes.append(out.strip().splitlines()[-1])
+    outcomes = run_processes(tmp_path, WORKER, [[db_url, str(g.id), body, str(start_at)] for body in bodies], 120)
     assert outcomes.count("created") == 1, outcomes
     assert set(outcomes) <= {"created", "same", "refused:open_exists"}
     [a] = appeals_of(db, g)

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import html as htmllib
-import os
 import re
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import run_processes
 import segno
 import sqlalchemy as sa
 
@@ -293,17 +292,8 @@ def test_concurrent_submits_exactly_one_wins(db, db_url, make_graduate, start, t
     g = make_graduate()
     start(g)
     complete_all_but_certificates(db, g.id)
-    script = tmp_path / "submit.py"
-    script.write_text(WORKER)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     start_at = time.time() + 4
-    procs = [subprocess.Popen([sys.executable, str(script), db_url, str(g.id), str(start_at)], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
-    outcomes = []
-    for p in procs:
-        out, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err[-3000:]
-        outcomes.append(out.strip().splitlines()[-1])
+    outcomes = run_processes(tmp_path, WORKER, [[db_url, str(g.id), str(start_at)]] * 4, 120)
     assert sorted(outcomes) == ["refused:already"] * 3 + ["won"], outcomes
     c = clearance_of(db, g)
     assert c.submitted_at is not None and c.slip_token
