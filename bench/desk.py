@@ -29,7 +29,6 @@ import contextvars
 import gc
 import io
 import json
-import os
 import random
 import statistics
 import sys
@@ -44,7 +43,7 @@ from flask.testing import FlaskClient
 from bench import engine_core
 from bench.data import split_counts
 from bench.engine_core import PG_URL, batch_groups, log, percentile, spread, started_cohort
-from bench.report import command_line, machine, save_json, write_section
+from bench.report import command_line, common_arguments, machine, save_json, write_section
 
 PG_SCHEMA = "lixiao_bench_desk"
 BLOCK = "desk"
@@ -430,14 +429,8 @@ def markdown(results: list[dict[str, Any]], mach: dict[str, str], cmd: str) -> s
 
 def main(argv: list[str] | None = None, cmd: str | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench --suite desk", description=__doc__.split("\n")[0])
-    p.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
-    p.add_argument("--graduates", type=int, default=20000)
+    common_arguments(p, PG_URL)
     p.add_argument("--runs", type=int, default=10, help="timed runs per metric (default 10, plus a warm-up)")
-    p.add_argument("--out", default="docs/performance.md", help="markdown file to update ('' = don't write)")
-    p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", PG_URL))
-    p.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema")
-    p.add_argument("--json", help="also write raw results to this file")
-    p.add_argument("--from-json", help="don't measure: re-render the table/section from a --json file")
     args = p.parse_args(argv)
 
     mach = machine()

@@ -38,7 +38,7 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from bench.data import graduate_rows, split_counts
-from bench.report import command_line, machine, save_json, write_section
+from bench.report import command_line, common_arguments, machine, save_json, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 BPMN = {
@@ -562,17 +562,11 @@ def markdown(results, mach: dict[str, str], cmd: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    p.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
-    p.add_argument("--graduates", type=int, default=20000)
+    common_arguments(p, PG_URL)
     p.add_argument("--runs", type=int, default=10, help="batch confirmations timed per kind (default 10)")
-    p.add_argument("--out", default="docs/performance.md", help="markdown file to update ('' = don't write)")
-    p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", PG_URL))
     p.add_argument("--profile", action="store_true",
                    help="also print cProfile top 15 of start_cohort, pure and apply (extra cohort)")
     p.add_argument("--profile-graduates", type=int, default=2000)
-    p.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema")
-    p.add_argument("--json", help="also write raw results to this file")
-    p.add_argument("--from-json", help="don't measure: re-render the table/section from a --json file")
     args = p.parse_args(argv)
 
     mach = machine()

@@ -54,7 +54,7 @@ import sqlalchemy as sa
 from bench import engine_core
 from bench.data import split_counts
 from bench.engine_core import PG_URL, batch_groups, log, percentile, profile_text, spread, started_cohort
-from bench.report import command_line, machine, save_json, write_section
+from bench.report import command_line, common_arguments, machine, save_json, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_SCHEMA = "lixiao_bench_portal"
@@ -596,8 +596,7 @@ def markdown(results, mach: dict[str, str], cmd: str) -> str:
 
 def main(argv: list[str] | None = None, cmd: str | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench --suite portal", description=__doc__.split("\n")[0])
-    p.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
-    p.add_argument("--graduates", type=int, default=20000)
+    common_arguments(p, PG_URL)
     p.add_argument("--requests", type=int, default=300, help="graduates timed in-process (default 300)")
     p.add_argument("--sessions", type=int, default=500, help="graduates logged in for wrk (default 500)")
     p.add_argument("--load-seconds", type=int, default=30)
@@ -613,12 +612,7 @@ def main(argv: list[str] | None = None, cmd: str | None = None) -> int:
     p.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", "5118")))
     p.add_argument("--no-load", action="store_true", help="skip gunicorn + wrk")
     p.add_argument("--no-uncached", action="store_true", help="skip the second wrk run with the sheet cache off")
-    p.add_argument("--out", default="docs/performance.md", help="markdown file to update ('' = don't write)")
-    p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", PG_URL))
     p.add_argument("--profile", action="store_true", help="also print a cProfile of 100 GET /me (top 30)")
-    p.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema")
-    p.add_argument("--json", help="also write raw results to this file")
-    p.add_argument("--from-json", help="don't measure: re-render the table/section from a --json file")
     args = p.parse_args(argv)
     if args.worker_class == "sync":
         args.threads = 1                 # sync workers have one thread

@@ -80,3 +80,16 @@ def write_section(out: str, name: str, body: str) -> None:
         path = Path(__file__).resolve().parent.parent / path
     replace_block(path, name, body)
     print(f"\nwrote {path}")
+
+
+def common_arguments(p, pg_url: str) -> None:
+    """The options every suite has: databases, size, output, PostgreSQL URL, raw JSON."""
+    import os as _os
+
+    p.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
+    p.add_argument("--graduates", type=int, default=20000)
+    p.add_argument("--out", default="docs/performance.md", help="markdown file to update ('' = don't write)")
+    p.add_argument("--pg-url", default=_os.environ.get("BENCH_PG_URL", pg_url))
+    p.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema")
+    p.add_argument("--json", help="also write raw results to this file")
+    p.add_argument("--from-json", help="don't measure: re-render the table/section from a --json file")

@@ -45,7 +45,7 @@ from app.core.time import utcnow
 from app.desk.batch import items_meta
 from app.desk.models import DeskUpload
 from app.extensions import db
-from app.graduates.importer import HEADER_INDEX, RosterFileError, norm_header, read_grid
+from app.graduates.importer import HEADER_INDEX, RosterFileError, blank_cell, cell_text, norm_header, read_grid
 from app.graduates.models import Cohort, Graduate
 from app.workflow.models import Checkpoint, Clearance, ClearanceItem
 from app.workflow.services import Actor, ConcurrentChange, apply
@@ -131,18 +131,9 @@ def import_actor(user) -> Actor:
 
 
 # ----------------------------------------------------------------------------- reading the file
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
 def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return unicodedata.normalize("NFKC", str(value)).strip()
+    """The importer's cell text, NFKC-normalised (full-width digits and spaces from Chinese input)."""
+    return unicodedata.normalize("NFKC", cell_text(value)).strip()
 
 
 def _formula(value: Any) -> bool:
@@ -177,7 +168,7 @@ def _student_no(line: BatchLine, value: Any) -> None:
 
 
 def _outcome(line: BatchLine, value: Any) -> None:
-    if _blank(value):
+    if blank_cell(value):
         return                                           # a blank outcome means "pass"
     word = _text(value).casefold()
     if word in OUTCOMES:
@@ -211,17 +202,17 @@ def parse_batch_file(filename: str, data: bytes) -> ParsedBatch:
     except RosterFileError as exc:
         out.errors.append(str(exc))
         return out
-    filled = [i for i, cells in enumerate(grid) if any(not _blank(c) for c in cells)]
+    filled = [i for i, cells in enumerate(grid) if any(not blank_cell(c) for c in cells)]
     if not filled:
         out.errors.append(_("The file is empty."))
         return out
     # the header row: the first with a student-number column among the first few filled rows
     # (a title such as "2026届退宿名单" above the headers is common), else the first filled row
     head = next((i for i in filled[:HEADER_SEARCH_ROWS]
-                 if any(not _blank(c) and HEADERS.get(norm_header(c)) == "student_no" for c in grid[i])), filled[0])
+                 if any(not blank_cell(c) and HEADERS.get(norm_header(c)) == "student_no" for c in grid[i])), filled[0])
     columns: dict[int, str] = {}
     for i, cell in enumerate(grid[head]):
-        key = HEADERS.get(norm_header(cell)) if not _blank(cell) else None
+        key = HEADERS.get(norm_header(cell)) if not blank_cell(cell) else None
         if key and key not in columns.values():
             columns[i] = key
     out.columns = set(columns.values())
@@ -231,7 +222,7 @@ def parse_batch_file(filename: str, data: bytes) -> ParsedBatch:
         return out
     body = grid[head + 1:]
     last = max((i for i, cells in enumerate(body)
-                if any(i_ < len(cells) and not _blank(cells[i_]) for i_ in columns)), default=None)
+                if any(i_ < len(cells) and not blank_cell(cells[i_]) for i_ in columns)), default=None)
     if last is None:
         out.errors.append(_("No students below the header row (row %(row)d).", row=head + 1))
         return out
@@ -241,7 +232,7 @@ def parse_batch_file(filename: str, data: bytes) -> ParsedBatch:
         return out
     for offset, cells in enumerate(body[:last + 1]):
         values = {key: (cells[i] if i < len(cells) else None) for i, key in columns.items()}
-        if all(_blank(v) for v in values.values()):
+        if all(blank_cell(v) for v in values.values()):
             out.blank_rows += 1
             continue
         line = BatchLine(line=head + 2 + offset)

@@ -254,11 +254,13 @@ def read_grid(filename: str, data: bytes, *, formulas: bool = False) -> list[tup
 
 # ---------------------------------------------------------------- cell conversions
 
-def _blank(value: Any) -> bool:
+def blank_cell(value: Any) -> bool:
+    """An empty cell (None or only whitespace)."""
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _text(value: Any) -> str:
+def cell_text(value: Any) -> str:
+    """A cell as text: numbers without a trailing .0, booleans as 1/0, stripped."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -270,7 +272,7 @@ def _text(value: Any) -> str:
 
 def _shown(value: Any) -> str:
     """A cell value quoted for a message."""
-    return f'"{_text(value)}"'
+    return f'"{cell_text(value)}"'
 
 
 class _RowChecker:
@@ -290,7 +292,7 @@ class _RowChecker:
 
     def student_no(self, value: Any) -> None:
         if isinstance(value, bool):
-            value = _text(value)
+            value = cell_text(value)
         if isinstance(value, float):
             if not value.is_integer():
                 self.fail(_("student number %(value)s is not a whole number", value=_shown(value)))
@@ -300,7 +302,7 @@ class _RowChecker:
             self.row.student_no_was_number = True
             text = str(value)
         else:
-            text = re.sub(r"\s+", "", unicodedata.normalize("NFKC", _text(value)))
+            text = re.sub(r"\s+", "", unicodedata.normalize("NFKC", cell_text(value)))
             if re.fullmatch(r"\d+\.0+", text):
                 text = text.split(".")[0]
             elif _SCIENTIFIC.match(text):
@@ -313,7 +315,7 @@ class _RowChecker:
         self.row.student_no = self.limited("student_no", text, STUDENT_NO_MAX)
 
     def name(self, value: Any) -> None:
-        text = _text(value)
+        text = cell_text(value)
         if not text:
             self.fail(_("missing name"))
         self.row.name = self.limited("name", text, NAME_MAX)
@@ -342,7 +344,7 @@ class _RowChecker:
         self.row.id_card = number[:18]
 
     def gtype(self, value: Any) -> None:
-        text = _text(value)
+        text = cell_text(value)
         key = re.sub(r"[\s_\-()]+", "", unicodedata.normalize("NFKC", text)).casefold()
         if not key:
             self.fail(_("missing graduate type"))
@@ -354,16 +356,16 @@ class _RowChecker:
             self.fail(_("unknown graduate type %(value)s", value=_shown(text)))
 
     def text(self, key: str, value: Any) -> None:
-        self.row.values[key] = self.limited(key, _text(value), TEXT_FIELDS[key])
+        self.row.values[key] = self.limited(key, cell_text(value), TEXT_FIELDS[key])
 
     def boolean(self, key: str, value: Any) -> None:
-        if _blank(value):
+        if blank_cell(value):
             self.row.values[key] = DEFAULTS[key]
             return
         if isinstance(value, bool):
             self.row.values[key] = value
             return
-        word = _text(value).casefold()
+        word = cell_text(value).casefold()
         if word in _TRUE:
             self.row.values[key] = True
         elif word in _FALSE:
@@ -372,7 +374,7 @@ class _RowChecker:
             self.fail(_('not a yes/no value in "%(column)s": %(value)s', column=self.headers[key], value=_shown(value)))
 
     def integer(self, key: str, value: Any) -> None:
-        if _blank(value):
+        if blank_cell(value):
             self.row.values[key] = DEFAULTS[key]
             return
         number: int | None = None
@@ -390,7 +392,7 @@ class _RowChecker:
         self.row.values[key] = number
 
     def money(self, key: str, value: Any) -> None:
-        if _blank(value):
+        if blank_cell(value):
             self.row.values[key] = DEFAULTS[key]
             return
         amount: Decimal | None = None
@@ -410,7 +412,7 @@ class _RowChecker:
         self.row.values[key] = amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
     def dorm(self, value: Any) -> None:
-        text = unicodedata.normalize("NFKC", _text(value)).strip()
+        text = unicodedata.normalize("NFKC", cell_text(value)).strip()
         if not text:
             self.row.values["dorm_building"], self.row.values["dorm_room"] = "", ""
             return
@@ -428,7 +430,7 @@ class _RowChecker:
 
     def dorm_part(self, key: str, value: Any) -> None:
         limit = DORM_BUILDING_MAX if key == "dorm_building" else DORM_ROOM_MAX
-        self.row.values[key] = self.limited(key, _text(value), limit)
+        self.row.values[key] = self.limited(key, cell_text(value), limit)
 
 
 def split_dorm(text: str) -> tuple[str, str] | None:
@@ -450,7 +452,7 @@ def split_dorm(text: str) -> tuple[str, str] | None:
 # ---------------------------------------------------------------- the roster
 
 def _row_is_blank(cells: tuple[Any, ...], columns: dict[int, str]) -> bool:
-    return all(_blank(cells[i]) for i in columns if i < len(cells))
+    return all(blank_cell(cells[i]) for i in columns if i < len(cells))
 
 
 def parse_roster(filename: str, data: bytes) -> ParsedRoster:
@@ -462,7 +464,7 @@ def parse_roster(filename: str, data: bytes) -> ParsedRoster:
         out.errors.append(str(exc))
         return out
 
-    header_index = next((i for i, cells in enumerate(grid) if any(not _blank(c) for c in cells)), None)
+    header_index = next((i for i, cells in enumerate(grid) if any(not blank_cell(c) for c in cells)), None)
     if header_index is None:
         out.errors.append(_("The file is empty."))
         return out
@@ -472,9 +474,9 @@ def parse_roster(filename: str, data: bytes) -> ParsedRoster:
     headers: dict[str, str] = {}     # column key -> header text
     unknown: list[str] = []
     for i, cell in enumerate(grid[header_index]):
-        if _blank(cell):
+        if blank_cell(cell):
             continue
-        text = _text(cell).replace("\ufeff", "")
+        text = cell_text(cell).replace("\ufeff", "")
         key = HEADER_INDEX.get(norm_header(cell))
         if key is None:
             if norm_header(cell) not in _SILENTLY_IGNORED:
