@@ -17,6 +17,16 @@ DEFAULT_BPMN = {
     "postgraduate_dual": BPMN_DIR / "postgraduate_dual.bpmn",
     "postgraduate_single": BPMN_DIR / "postgraduate_single.bpmn",
 }
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("lixiao")
+    group.addoption("--model-sequences", type=int, default=int(os.environ.get("LIXIAO_MODEL_SEQUENCES", "10")),
+                    help="random sequences per graduate type in tests/test_engine_model.py (default 10)")
+    group.addoption("--model-steps", type=int, default=int(os.environ.get("LIXIAO_MODEL_STEPS", "60")),
+                    help="steps per random sequence in tests/test_engine_model.py (default 60)")
+
+
 # ID numbers with valid GB 11643 check digits (generated, not real people)
 from app.graduates.idcard import make_id_number  # noqa: E402
 

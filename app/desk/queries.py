@@ -109,13 +109,14 @@ class GraduateAtDesk:
     all_items: list[DeskItem]             # the whole sheet, for context
     events: list[Event]
 
+    # counted as on the graduate's sheet: only the items that apply to this graduate
     @property
     def done(self) -> int:
-        return sum(1 for d in self.all_items if d.status in DONE_STATUSES)
+        return sum(1 for d in self.all_items if d.status in DONE_STATUSES and d.status != ItemStatus.NOT_REQUIRED)
 
     @property
     def total(self) -> int:
-        return len(self.all_items)
+        return sum(1 for d in self.all_items if d.status != ItemStatus.NOT_REQUIRED)
 
     def name_of(self, key: str | None) -> dict[str, Any]:
         if not key:
@@ -188,11 +189,12 @@ class GraduateRecord:
 
     @property
     def done(self) -> int:
-        return sum(1 for g in self.groups for r in g.items if r.item.status in DONE_STATUSES)
+        return sum(1 for g in self.groups for r in g.items
+                   if r.item.status in DONE_STATUSES and r.item.status != ItemStatus.NOT_REQUIRED)
 
     @property
     def total(self) -> int:
-        return sum(len(g.items) for g in self.groups)
+        return sum(1 for g in self.groups for r in g.items if r.item.status != ItemStatus.NOT_REQUIRED)
 
 
 RECORD_EVENTS_LIMIT = 1000

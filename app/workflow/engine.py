@@ -14,6 +14,7 @@ Conventions kept inside the engine state:
 """
 from __future__ import annotations
 
+import ast
 import threading
 import uuid
 import zlib
@@ -291,6 +292,37 @@ def load_state(state: bytes, parsed: ParsedProcess, attributes: Mapping[str, Any
 
 
 # --------------------------------------------------------------------------- instance
+MEMORY = "lxm"     # key of the per-instance memory in the root task's internal_data
+
+
+def expression_names(expression: str) -> frozenset[str]:
+    """The graduate attributes an expression reads."""
+    try:
+        tree = SafeEnvironment.compiled(expression)
+    except sandbox.ExpressionError:
+        return frozenset()
+    return frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in ATTRIBUTE_NAMES)
+
+
+def gateway_names(spec) -> frozenset[str]:
+    """The attributes read by any gateway condition of a process spec (cached on the spec)."""
+    names = getattr(spec, "_lx_gateway_names", None)
+    if names is None:
+        found: set[str] = set()
+        for task_spec in spec.task_specs.values():
+            for condition, _name in getattr(task_spec, "cond_task_specs", ()) or ():
+                args = getattr(condition, "args", None)
+                if args and isinstance(args[0], str):
+                    found |= expression_names(args[0])
+        names = frozenset(found)
+        spec._lx_gateway_names = names
+    return names
+
+
+def _snapshot(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: attributes.get(k) for k in sorted(ATTRIBUTE_NAMES)}
+
+
 @dataclass
 class ItemState:
     status: str
@@ -301,7 +333,23 @@ class ItemState:
 
 @dataclass
 class Instance:
-    """One loaded process instance plus the metadata of its published version."""
+    """One loaded process instance plus the metadata of its published version.
+
+    The rules (docs/requirements.md, "Engine rules"):
+    (a) until the certificates are issued, which items apply follows the graduate's current
+        attributes: ``refresh`` re-routes a clearance whose gateway attributes changed by
+        rebuilding it from a fresh start and replaying the decisions that still apply;
+    (b) an auto-pass rule passes an item only when the item opens, or when the attributes the
+        rule reads change; an operator's re-open or rejection of the item (``ovr``) stands until
+        then;
+    (c) re-opening (or un-waiving) any item rebuilds the instance without that decision, so
+        whatever join it had fired is waiting again;
+    (d) a rejection and its reason live in the instance memory until that item is confirmed or
+        re-opened; they survive a re-open of a precondition, a waiver and its withdrawal.
+
+    The memory sits in the root task's ``internal_data['lxm']``: ``{'a': attribute snapshot
+    of the last refresh, 'i': {item: {'rej': reason, 'ovr': True}}}``.
+    """
 
     wf: BpmnWorkflow
     meta: dict[str, dict[str, Any]]           # task key -> item metadata (see validate.items_meta)
@@ -313,18 +361,48 @@ class Instance:
     def start(cls, parsed: ParsedProcess, meta: dict[str, dict[str, Any]],
               attributes: Mapping[str, Any]) -> "Instance":
         wf = BpmnWorkflow(parsed.spec, parsed.subprocess_specs, script_engine=script_engine(attributes))
+        wf.task_tree.internal_data[MEMORY] = {"a": _snapshot(attributes), "i": {}}
         wf.do_engine_steps()
         inst = cls(wf, meta, attributes)
-        inst.apply_auto_rules()
+        inst._auto_open(set())
         return inst
 
     @classmethod
     def load(cls, state: bytes, parsed: ParsedProcess, meta: dict[str, dict[str, Any]],
              attributes: Mapping[str, Any]) -> "Instance":
-        return cls(load_state(state, parsed, attributes), meta, attributes)
+        inst = cls(load_state(state, parsed, attributes), meta, attributes)
+        if MEMORY not in inst.wf.task_tree.internal_data:
+            inst._migrate_legacy()
+        return inst
+
+    def _migrate_legacy(self) -> None:
+        """States saved before the memory existed: rejections sat on the READY task's ``lx``."""
+        items: dict[str, dict[str, Any]] = {}
+        for task in self.wf.tasks.values():
+            lx = task.internal_data.get("lx")
+            if lx and lx.get("rej") and task.state == TaskState.READY:
+                items[task.task_spec.name] = {"rej": lx["rej"]}
+                task.internal_data.pop("lx", None)
+        self.wf.task_tree.internal_data[MEMORY] = {"i": items}    # no snapshot: the next refresh rebuilds
 
     def dump(self) -> bytes:
         return dump_state(self.wf)
+
+    @property
+    def memory(self) -> dict[str, Any]:
+        return self.wf.task_tree.internal_data[MEMORY]
+
+    def _mem(self, key: str) -> dict[str, Any]:
+        return self.memory["i"].setdefault(key, {})
+
+    def _forget(self, key: str, *fields: str) -> None:
+        entry = self.memory["i"].get(key)
+        if entry is None:
+            return
+        for f in fields or tuple(entry):
+            entry.pop(f, None)
+        if not entry:
+            del self.memory["i"][key]
 
     # -- reading
     def _tasks_by_key(self) -> dict[str, list]:
@@ -337,14 +415,30 @@ class Instance:
         return out
 
     def _task(self, key: str, state: TaskState):
+        found = None
         for task in self.wf.tasks.values():
             if task.task_spec.name == key and task.state == state:
-                return task
-        return None
+                found = task
+                if state != TaskState.COMPLETED:
+                    break
+        return found
+
+    def _ready_keys(self) -> set[str]:
+        return {t.task_spec.name for t in self.wf.tasks.values()
+                if t.state == TaskState.READY and t.task_spec.name in self.meta}
+
+    def _decisions(self) -> dict[str, dict[str, Any]]:
+        """item -> outcome marker of its completed task (``{}`` = passed by a person)."""
+        out: dict[str, dict[str, Any]] = {}
+        for task in self.wf.tasks.values():
+            if task.state == TaskState.COMPLETED and task.task_spec.name in self.meta:
+                out[task.task_spec.name] = dict(task.internal_data.get("lx") or {})
+        return out
 
     def items(self) -> dict[str, ItemState]:
         """Derive every item's status from engine state (the projection's source of truth)."""
         by_key = self._tasks_by_key()
+        memory = self.memory["i"]
         raw: dict[str, ItemState] = {}
         completed = self.wf.is_completed()
         for key in self.meta:
@@ -355,17 +449,13 @@ class Instance:
                 status = ItemStatus.WAIVED if lx.get("o") == "waived" else ItemStatus.PASSED
                 raw[key] = ItemState(status, lx.get("why"), auto=bool(lx.get("auto")))
                 continue
-            ready = [t for t in tasks if t.state == TaskState.READY]
-            if ready:
-                lx = ready[0].internal_data.get("lx") or {}
-                if lx.get("rej"):
-                    raw[key] = ItemState(ItemStatus.REJECTED, lx["rej"])
-                else:
-                    raw[key] = ItemState(ItemStatus.PENDING)
+            rej = (memory.get(key) or {}).get("rej")
+            if any(t.state == TaskState.READY for t in tasks):
+                raw[key] = ItemState(ItemStatus.REJECTED, rej) if rej else ItemState(ItemStatus.PENDING)
                 continue
             waiting = [t for t in tasks if t.state & TaskState.NOT_FINISHED_MASK]
             if not completed and waiting and not all(self._branch_not_taken(t) for t in waiting):
-                raw[key] = ItemState(ItemStatus.BLOCKED)
+                raw[key] = ItemState(ItemStatus.BLOCKED, rej)     # a rejection stays visible
             else:
                 raw[key] = ItemState(ItemStatus.NOT_REQUIRED)
         for key, item in raw.items():
@@ -381,8 +471,7 @@ class Instance:
         """Whether a task the engine only predicts lies on a branch that an exclusive gateway still
         ahead will not take, judged by the gateway's conditions over the graduate's attributes now
         (e.g. 领取暂缓发放的两证 for a graduate whose certificates are not deferred). Such an item
-        is "not required" rather than "waiting": nothing the graduate does will open it. Attribute
-        changes re-derive every item (``update_attributes``), so the judgement follows them."""
+        is "not required" rather than "waiting": nothing the graduate does will open it."""
         child, parent = task, task.parent
         while parent is not None and not parent.state & TaskState.FINISHED_MASK:
             spec = parent.task_spec
@@ -410,7 +499,7 @@ class Instance:
         return ClearanceStatus.IN_PROGRESS
 
     def certificates_issued(self) -> bool:
-        return any(
+        return self.wf.is_completed() or any(
             t.state == TaskState.COMPLETED
             for t in self.wf.tasks.values()
             if self.meta.get(t.task_spec.name, {}).get("certificate")
@@ -451,17 +540,24 @@ class Instance:
             if done is not None and (done.internal_data.get("lx") or {}).get("o") == "waived":
                 # 缓交 settled later: the item was already lifted as a precondition; now it is passed.
                 done.internal_data["lx"] = {}
+                self._forget(key)
                 return
             self._refuse_not_ready(key)
+        before = self._ready_keys()
         self._run(task, None)
-        self.apply_auto_rules()
+        self._forget(key)                 # a person decided: no rejection, no override left
+        self._auto_open(before)
+        self._tidy()
 
     def reject(self, key: str, reason: str) -> None:
-        self._require_known(key)
+        meta = self._require_known(key)
         task = self._task(key, TaskState.READY)
         if task is None:
             self._refuse_not_ready(key)
-        task.internal_data["lx"] = {"rej": reason}
+        entry = self._mem(key)
+        entry["rej"] = reason
+        if meta.get("auto_pass"):
+            entry["ovr"] = True
 
     def waive(self, key: str, reason: str) -> None:
         meta = self._require_known(key)
@@ -470,85 +566,144 @@ class Instance:
         task = self._task(key, TaskState.READY)
         if task is None:
             self._refuse_not_ready(key)
+        before = self._ready_keys()
         self._run(task, {"o": "waived", "why": reason})
-        self.apply_auto_rules()
+        self._auto_open(before)
+        self._tidy()
 
     def unwaive(self, key: str) -> None:
         self._require_known(key)
         done = self._task(key, TaskState.COMPLETED)
         if done is None or (done.internal_data.get("lx") or {}).get("o") != "waived":
             raise ActionRefused("not_waived", item=key)
-        self._reset(done)
-        self.apply_auto_rules()   # paid meanwhile (e.g. arrears == 0): the restriction does not return
+        self._check_reopenable(key)
+        before = self._ready_keys()
+        self._rebuild(drop={key})
+        # the item opens again: paid meanwhile (its auto rule holds), the restriction does not return
+        self._auto_open(before)
+        self._tidy()
 
     def reopen(self, key: str) -> None:
-        self._require_known(key)
+        meta = self._require_known(key)
         done = self._task(key, TaskState.COMPLETED)
         if done is None:
+            if self.items()[key].status == ItemStatus.NOT_REQUIRED:
+                raise ActionRefused("not_required", item=key)
             raise ActionRefused("not_passed", item=key)
-        self._reset(done)
+        self._check_reopenable(key)
+        self._rebuild(drop={key}, require_open=key)
+        self._forget(key)
+        if meta.get("auto_pass"):
+            self._mem(key)["ovr"] = True       # the operator's decision outranks the rule
+        self._tidy()
 
-    def _reset(self, task) -> None:
-        """Re-open a completed task, also after the parallel join has fired."""
+    def _check_reopenable(self, key: str) -> None:
         if self.certificates_issued():
-            raise ActionRefused("certificates_issued", item=task.task_spec.name)
-        later = sorted({
-            t.task_spec.name for t in task if t is not task and t.state == TaskState.COMPLETED
-            and t.task_spec.name in self.meta
-        })
+            raise ActionRefused("certificates_issued", item=key)
+        decisions = self._decisions()
+        later = sorted(k for k, m in self.meta.items() if k in decisions and key in m.get("upstream", ()))
         if later:
-            raise ActionRefused("later_items_done", item=task.task_spec.name, later=later)
-        key = task.task_spec.name
-        self.wf.reset_from_task_id(task.id)
-        # If a join downstream already fired (in another branch of the tree), it has to be
-        # reset too, after the task, or the certificates would stay issuable.
-        for _ in range(16):
-            fired = [
-                t for t in self.wf.tasks.values()
-                if t.state == TaskState.COMPLETED
-                and t.task_spec.name in self.meta[key].get("downstream_joins", ())
-            ]
-            if not fired:
-                break
-            order = self.meta[key]["downstream_joins"]
-            fired.sort(key=lambda t: order.index(t.task_spec.name))   # innermost join first
-            self.wf.reset_from_task_id(fired[0].id)
-        self.wf.do_engine_steps()
+            raise ActionRefused("later_items_done", item=key, later=later)
 
-    def apply_auto_rules(self) -> list[tuple[str, str]]:
-        """Pass READY items whose auto-pass rule holds; re-open auto-passed ones whose rule broke."""
-        changed: list[tuple[str, str]] = []
-        for _ in range(len(self.meta) + 1):
-            progress = False
-            for task in list(self.wf.tasks.values()):
-                meta = self.meta.get(task.task_spec.name)
-                if not meta or not meta.get("auto_pass"):
-                    continue
-                if task.state == TaskState.READY:
-                    if self._rule_holds(meta["auto_pass"]):
-                        self._run(task, {"auto": True})
-                        changed.append((task.task_spec.name, "auto_pass"))
-                        progress = True
-                        break
-            if not progress:
+    def _rebuild(self, drop: set[str] = frozenset(), require_open: str | None = None) -> None:
+        """Start the process afresh over the current attributes and replay every decision that
+        still applies (all but ``drop``). Items whose branch is no longer taken lose their
+        decision (the history keeps it); the memory (rejections, overrides) is carried over."""
+        decisions = {k: lx for k, lx in self._decisions().items() if k not in drop}
+        old = self.wf
+        wf = BpmnWorkflow(old.spec, old.subprocess_specs, script_engine=script_engine(self.attributes))
+        wf.task_tree.internal_data[MEMORY] = orjson.loads(orjson.dumps(self.memory))
+        wf.do_engine_steps()
+        for _ in range(len(self.meta) * 4 + 4):
+            task = next((t for t in wf.tasks.values()
+                         if t.state == TaskState.READY and t.task_spec.name in decisions), None)
+            if task is None:
                 break
-        for task in list(self.wf.tasks.values()):
-            meta = self.meta.get(task.task_spec.name)
-            if (meta and meta.get("auto_pass") and task.state == TaskState.COMPLETED
-                    and (task.internal_data.get("lx") or {}).get("auto")
-                    and not self._rule_holds(meta["auto_pass"])):
-                try:
-                    self._reset(task)
-                except ActionRefused:
+            lx = decisions.pop(task.task_spec.name)
+            if lx:
+                task.internal_data["lx"] = lx
+            task.run()
+            wf.do_engine_steps()
+        if require_open is not None and not any(
+                t.state == TaskState.READY and t.task_spec.name == require_open for t in wf.tasks.values()):
+            raise ActionRefused("not_required", item=require_open)
+        self.wf = wf
+
+    def _auto_open(self, before: set[str], force: set[str] = frozenset()) -> None:
+        """Pass items that have just opened (not READY in ``before``), or whose rule's attributes
+        changed (``force``), when their auto-pass rule holds and no operator overrode it."""
+        memory = self.memory["i"]
+        for _ in range(len(self.meta) + 1):
+            for task in list(self.wf.tasks.values()):
+                if task.state != TaskState.READY:
                     continue
-                changed.append((task.task_spec.name, "auto_revert"))
-        self.changes.extend(changed)
-        return changed
+                key = task.task_spec.name
+                meta = self.meta.get(key)
+                if not meta or not meta.get("auto_pass") or (key in before and key not in force):
+                    continue
+                if (memory.get(key) or {}).get("ovr") or not self._rule_holds(meta["auto_pass"]):
+                    continue
+                self._run(task, {"auto": True})
+                self._forget(key)
+                self.changes.append((key, "auto_pass"))
+                break
+            else:
+                return
+
+    def refresh(self) -> None:
+        """Bring the instance in line with the graduate's current attributes (rules a and b)."""
+        memory = self.memory
+        snap = memory.get("a")
+        now = _snapshot(self.attributes)
+        changed = None if snap is None else {k for k, v in now.items() if snap.get(k) != v}
+        memory["a"] = now
+        rule_changed: set[str] = set()
+        if changed:
+            rule_changed = {k for k, m in self.meta.items()
+                            if m.get("auto_pass") and expression_names(m["auto_pass"]) & changed}
+        for key in rule_changed:
+            self._forget(key, "ovr")     # the data the operator's decision answered changed
+        decisions = self._decisions()
+        if not self.certificates_issued():
+            reverts = set()
+            for key, m in self.meta.items():
+                lx = decisions.get(key)
+                if (lx and lx.get("auto") and (changed is None or key in rule_changed)
+                        and not self._rule_holds(m["auto_pass"])):
+                    try:
+                        self._check_reopenable(key)
+                    except ActionRefused:
+                        continue
+                    reverts.add(key)
+            if changed is None or reverts or (changed & gateway_names(self.wf.spec)):
+                before = self._ready_keys()
+                self._rebuild(drop=reverts)
+                self.changes.extend((k, "auto_revert") for k in sorted(reverts))
+                self._auto_open(before, rule_changed)
+                self._tidy()
+                decisions = self._decisions()
+            else:
+                self._auto_open(self._ready_keys(), rule_changed)
+        # a 缓交 item whose rule now holds (e.g. the arrears were paid): passed by the rule
+        for key in sorted(rule_changed):
+            lx = decisions.get(key)
+            if lx is not None and lx.get("o") == "waived" and self._rule_holds(self.meta[key]["auto_pass"]):
+                done = self._task(key, TaskState.COMPLETED)
+                done.internal_data["lx"] = {"auto": True}
+                self.changes.append((key, "auto_pass"))
+
+    def _tidy(self) -> None:
+        """Forget the memory of items that no longer apply (a re-added item starts afresh)."""
+        memory = self.memory["i"]
+        if not memory:
+            return
+        items = self.items()
+        for key in list(memory):
+            if key not in items or items[key].status == ItemStatus.NOT_REQUIRED:
+                del memory[key]
 
     def _rule_holds(self, rule: str) -> bool:
         try:
             return bool(sandbox.evaluate(SafeEnvironment.compiled(rule), self.attributes, ATTRIBUTE_NAMES))
         except sandbox.ExpressionError:
             return False
-
-

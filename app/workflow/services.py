@@ -340,7 +340,7 @@ def _perform(inst: Instance, action: str, key: str, reason: str | None) -> None:
     elif action == "unwaive":
         inst.unwaive(key)
     elif action == "refresh":
-        inst.apply_auto_rules()
+        inst.refresh()
     else:  # pragma: no cover - callers pass ACTIONS
         raise ValueError(action)
 
@@ -457,8 +457,8 @@ def _apply_once(graduate_ids: list[int], key: str | None, action: str, actor: Ac
                                                     else (None if st.status != ItemStatus.WAIVED
                                                           else item.waived_until)),
             }
-            if is_target and action in ("reopen", "unwaive"):
-                upd["reason"] = reason
+            if is_target and action in ("reopen", "unwaive") and st.status == ItemStatus.PENDING:
+                upd["reason"] = reason      # why it was re-opened (a kept rejection shows its own reason)
             item_updates.append(upd)
             ev_action = action if is_target else ("auto_pass" if (k, "auto_pass") in inst.changes
                                                    else "auto_revert" if (k, "auto_revert") in inst.changes
@@ -593,7 +593,7 @@ def _apply_items_once(graduate_id: int, keys: list[str], action: str, actor: Act
             upd.update(status=st.status, reason=st.reason, blocked_by=blocked, updated_at=now)
             if is_target:
                 upd.update(source=actor.source, actor_id=actor.user_id)
-                if action in ("reopen", "unwaive"):
+                if action in ("reopen", "unwaive") and st.status == ItemStatus.PENDING:
                     upd["reason"] = reason
             elif k in auto_keys:
                 upd["source"] = Source.AUTO
