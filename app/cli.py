@@ -153,8 +153,9 @@ def clearance_check(year: int) -> None:
 @click.option("--cohort", "year", type=int, required=True)
 @click.option("--chunk", type=int, default=200, show_default=True, help="graduates per transaction")
 def clearance_refresh(year: int, chunk: int) -> None:
-    """Re-derive every item of the cohort from the engine state (after an upgrade changes how items
-    are derived, or when `clearance check` reports mismatches); changed rows are audited."""
+    """Bring every clearance of the cohort in line with the graduates' current attributes and the
+    engine rules (re-route items whose gateways read changed attributes, rebuild states saved by an
+    older release), then re-derive the projection; every changed item is audited (actor "cli")."""
     from app.graduates.models import Graduate
     from app.workflow.models import Clearance
     from app.workflow.services import Actor, apply

@@ -21,10 +21,10 @@ DEFAULT_BPMN = {
 
 def pytest_addoption(parser):
     group = parser.getgroup("lixiao")
-    group.addoption("--model-sequences", type=int, default=int(os.environ.get("LIXIAO_MODEL_SEQUENCES", "10")),
-                    help="random sequences per graduate type in tests/test_engine_model.py (default 10)")
-    group.addoption("--model-steps", type=int, default=int(os.environ.get("LIXIAO_MODEL_STEPS", "60")),
-                    help="steps per random sequence in tests/test_engine_model.py (default 60)")
+    group.addoption("--model-sequences", type=int, default=int(os.environ.get("LIXIAO_MODEL_SEQUENCES", "20")),
+                    help="random sequences per graduate type in tests/test_engine_model.py (default 20)")
+    group.addoption("--model-steps", type=int, default=int(os.environ.get("LIXIAO_MODEL_STEPS", "80")),
+                    help="steps per random sequence in tests/test_engine_model.py (default 80)")
 
 
 # ID numbers with valid GB 11643 check digits (generated, not real people)
