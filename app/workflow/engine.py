@@ -319,8 +319,21 @@ def gateway_names(spec) -> frozenset[str]:
     return names
 
 
-def _snapshot(attributes: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: attributes.get(k) for k in sorted(ATTRIBUTE_NAMES)}
+def watched_names(spec, meta: Mapping[str, Mapping[str, Any]]) -> tuple[str, ...]:
+    """The attributes a refresh must compare: read by a gateway or by an auto-pass rule."""
+    names = getattr(spec, "_lx_watched", None)
+    if names is None:
+        found = set(gateway_names(spec))
+        for m in meta.values():
+            if m.get("auto_pass"):
+                found |= expression_names(m["auto_pass"])
+        names = tuple(sorted(found))
+        spec._lx_watched = names
+    return names
+
+
+def _snapshot(attributes: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    return {k: attributes.get(k) for k in names}
 
 
 @dataclass
@@ -361,7 +374,7 @@ class Instance:
     def start(cls, parsed: ParsedProcess, meta: dict[str, dict[str, Any]],
               attributes: Mapping[str, Any]) -> "Instance":
         wf = BpmnWorkflow(parsed.spec, parsed.subprocess_specs, script_engine=script_engine(attributes))
-        wf.task_tree.internal_data[MEMORY] = {"a": _snapshot(attributes), "i": {}}
+        wf.task_tree.internal_data[MEMORY] = {"a": _snapshot(attributes, watched_names(parsed.spec, meta)), "i": {}}
         wf.do_engine_steps()
         inst = cls(wf, meta, attributes)
         inst._auto_open(set())
@@ -654,7 +667,7 @@ class Instance:
         """Bring the instance in line with the graduate's current attributes (rules a and b)."""
         memory = self.memory
         snap = memory.get("a")
-        now = _snapshot(self.attributes)
+        now = _snapshot(self.attributes, watched_names(self.wf.spec, self.meta))
         changed = None if snap is None else {k for k, v in now.items() if snap.get(k) != v}
         memory["a"] = now
         rule_changed: set[str] = set()
