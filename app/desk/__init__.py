@@ -46,7 +46,7 @@ def _desk_tabs():
         import sqlalchemy as sa
 
         from app.extensions import db
-        from app.portal.models import Appeal, AppealStatus
+        from app.appeals.models import Appeal, AppealStatus
 
         return db.session.scalar(sa.select(sa.func.count()).select_from(Appeal).where(
             Appeal.checkpoint_id == checkpoint.id, Appeal.status == AppealStatus.OPEN)) or 0

@@ -10,14 +10,15 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from app.core.web import actor_for
 from app.auth.services import roles_required
 from app.core.i18n import item_name
 from app.desk import bp
 from app.desk.routes import _current_checkpoint
 from app.extensions import db
 from app.portal import appeals as svc
-from app.portal.models import Appeal
-from app.workflow.services import Actor
+from app.appeals.models import Appeal
+
 
 STATES = ("open", "answered")
 
@@ -71,7 +72,7 @@ def appeal_answer(appeal_id: int):
     graduate_id = appeal.graduate_id
     row = svc.row_of(appeal)
     label = f"{row.graduate.name} · {item_name(row.meta)}"
-    actor = Actor.for_user(current_user.user)
+    actor = actor_for(current_user.user)
     try:
         if outcome == "resolve":
             svc.resolve_appeal(appeal, actor, answer)

@@ -39,6 +39,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
+from app.core.web import actor_for
 from app.core.enums import OPEN_STATUSES, ItemStatus, Source
 from app.core.i18n import STATUS_LABELS, item_name
 from app.extensions import db
@@ -151,7 +152,7 @@ def _is_en() -> bool:
 
 
 def batch_actor(user) -> Actor:
-    return Actor.for_user(user, Source.BATCH)
+    return actor_for(user, Source.BATCH)
 
 
 # ----------------------------------------------------------------------------- reading

@@ -39,6 +39,7 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from app.core.web import actor_for
 from app.core.enums import OPEN_STATUSES, ItemStatus, Source
 from app.core.i18n import STATUS_LABELS, item_name
 from app.core.time import utcnow
@@ -127,7 +128,7 @@ class ParsedBatch:
 
 
 def import_actor(user) -> Actor:
-    return Actor.for_user(user, Source.IMPORT)
+    return actor_for(user, Source.IMPORT)
 
 
 # ----------------------------------------------------------------------------- reading the file

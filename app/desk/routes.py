@@ -6,6 +6,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from app.core.web import actor_for
 from app.auth.services import roles_required
 from app.core.i18n import is_english, item_name
 from app.desk import bp
@@ -25,7 +26,7 @@ from app.graduates.models import Graduate
 from app.portal.queries import meta_for_version
 from app.workflow.catalog import SPECIAL_CHECKPOINTS
 from app.workflow.models import Checkpoint
-from app.workflow.services import Actor, ConcurrentChange, ItemsRefused, apply_items
+from app.workflow.services import ConcurrentChange, ItemsRefused, apply_items
 
 MAX_ITEMS = 50
 
@@ -136,7 +137,7 @@ def confirm():
         abort(400)
     _check_items(graduate.id, keys, checkpoint)
     try:
-        outcomes = apply_items(graduate.id, keys, "confirm", Actor.for_user(current_user.user))
+        outcomes = apply_items(graduate.id, keys, "confirm", actor_for(current_user.user))
     except ItemsRefused as exc:
         message = exc.message if len(keys) == 1 else _("Nothing was confirmed: %(reason)s", reason=exc.message)
         flash(message, "danger")
@@ -168,7 +169,7 @@ def _reason_action(action: str):
     back = redirect(url_for("desk.index", cp=checkpoint.key, graduate_id=graduate.id), 303)
     reason = form.reason.data.strip()
     try:
-        apply_items(graduate.id, [key], action, Actor.for_user(current_user.user), reason=reason)
+        apply_items(graduate.id, [key], action, actor_for(current_user.user), reason=reason)
     except ItemsRefused as exc:
         flash(exc.message, "danger")
         return back
@@ -230,7 +231,7 @@ def reasons():
     if request.method == "POST":
         if form.validate_on_submit():
             try:
-                added = add_reason(checkpoint, form.text.data, form.text_en.data, Actor.for_user(current_user.user))
+                added = add_reason(checkpoint, form.text.data, form.text_en.data, actor_for(current_user.user))
             except TemplateRefused as exc:
                 form.text.errors = [str(exc)]
             else:
@@ -249,7 +250,7 @@ def delete_reason_template():
     if not form.validate_on_submit():
         abort(400, _("The form is incomplete. Please reload the page and try again."))
     try:
-        text = delete_reason(checkpoint, form.ref.data, Actor.for_user(current_user.user))
+        text = delete_reason(checkpoint, form.ref.data, actor_for(current_user.user))
     except TemplateRefused as exc:
         flash(str(exc), "warning")
     else:

@@ -14,6 +14,7 @@ from wtforms import DateField, HiddenField, IntegerField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import HiddenInput
 
+from app.core.web import actor_for
 from app.auth.services import roles_required
 from app.core.i18n import item_name
 from app.desk import bp
@@ -37,7 +38,7 @@ from app.desk.special import (
     restore_restriction,
     waiver_view,
 )
-from app.workflow.services import Actor, BatchRefused, ConcurrentChange, ItemsRefused, local_today
+from app.workflow.services import BatchRefused, ConcurrentChange, ItemsRefused, local_today
 
 
 # ----------------------------------------------------------------------------- forms
@@ -167,7 +168,7 @@ def certificates_issue():
     if graduate is None:
         abort(404)
     try:
-        done = issue_certificates(gid, checkpoint, Actor.for_user(current_user.user))
+        done = issue_certificates(gid, checkpoint, actor_for(current_user.user))
         view = certificate_view(graduate, checkpoint)
         names = "、".join(item_name(view.sheet.name_of(o.key)) for o in done)
         flash(_("%(name)s: certificates issued (%(items)s).", name=graduate.name, items=names), "success")
@@ -261,7 +262,7 @@ def _waiver_change(form_class, use_case, done_message):
     name = item_name(view.sheet.name_of(key))
     try:
         dated = {"until": form.until.data} if "until" in form else {}
-        use_case(gid, key, Actor.for_user(current_user.user), reason=form.reason.data.strip(), **dated)
+        use_case(gid, key, actor_for(current_user.user), reason=form.reason.data.strip(), **dated)
         flash(done_message(graduate, name, form), "success")
     except WaiverRefused as exc:
         flash(str(exc), "danger")

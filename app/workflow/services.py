@@ -15,7 +15,6 @@ from datetime import date, datetime, timezone
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from flask import has_request_context, request
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -46,10 +45,10 @@ class Actor:
         return cls(None, label, source, None)
 
     @classmethod
-    def for_user(cls, user, source: str = Source.MANUAL) -> "Actor":
-        addr = request.remote_addr if has_request_context() else None
+    def for_user(cls, user, source: str = Source.MANUAL, remote_addr: str | None = None) -> "Actor":
+        """Audiences pass the client address (``app.core.web.actor_for`` reads it off the request)."""
         label = getattr(user, "display_name", "") or getattr(user, "username", "")
-        return cls(getattr(user, "id", None), label, source, addr)
+        return cls(getattr(user, "id", None), label, source, remote_addr)
 
 
 class PublishRefused(Exception):
@@ -629,7 +628,7 @@ def _apply_items_once(graduate_id: int, keys: list[str], action: str, actor: Act
 def _resolve_open_appeals(*where, actor: Actor) -> None:
     """An item confirmed at the desk, in a batch or from Excel answers its open appeal (申诉) too:
     resolved by that confirmation, recorded as an ``appeal_resolved`` event, in the same transaction."""
-    from app.portal.models import Appeal, AppealStatus   # the appeal table only; no portal logic here
+    from app.appeals.models import Appeal, AppealStatus
 
     now = utcnow()
     passed = sa.select(ClearanceItem.id).where(*where, ClearanceItem.status == ItemStatus.PASSED)
