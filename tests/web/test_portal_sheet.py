@@ -313,3 +313,20 @@ def test_postgraduate_sees_the_advisor_first_and_what_waits_for_it(client, make_
     assert html.count('data-status="blocked"') >= 5
     library = html.split('id="item-library"', 1)[1].split('class="lx-item', 1)[0]
     assert "Opens after:" in library and "Advisor&#39;s graduation-requirements review" in library
+
+
+def test_reopening_the_last_item_keeps_the_certificates_on_the_sheet(client, make_graduate, start, login_graduate,
+                                                                    db):
+    """Issue 9 (3): the sheet listed the certificate step under "offices that do not apply to you"."""
+    g = make_graduate(party_member=True)
+    start(g)
+    for key in ("student_id_card", "electricity", "dorm_checkout", "party_letter"):
+        apply([g.id], key, "confirm", OP)
+    apply([g.id], "party_letter", "reopen", OP, reason="介绍信抬头有误")
+    login_graduate(g)
+    html = client.get("/me").get_data(as_text=True)
+    hidden = html.split('id="not-applicable"', 1)[1] if 'id="not-applicable"' in html else ""
+    assert 'id="item-certificates"' in html
+    assert 'id="item-certificates"' not in hidden
+    page = text(client.get("/me"))
+    assert "领取“三证”和户口迁移证明 等待前置环节 需先完成：领取党组织关系介绍信" in page
