@@ -5,6 +5,8 @@ from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
+from app.core.domain import DomainError
+
 
 def _wants_json() -> bool:
     return request.path.startswith("/api/")
@@ -26,6 +28,20 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(413, handler(413, lambda: _("The upload is too large")))
     app.register_error_handler(429, handler(429, lambda: _("Too many attempts, please wait a moment")))
     app.register_error_handler(500, handler(500, lambda: _("Something went wrong on our side")))
+
+    @app.errorhandler(DomainError)
+    def domain_error(err: DomainError):
+        """A refusal no route caught: answered in the user's language, never a traceback."""
+        message = err.message
+        if not message:
+            from app.workflow.engine import ActionRefused
+            from app.workflow.services import refusal_message
+
+            message = refusal_message(err) if isinstance(err, ActionRefused) else _("This cannot be done now.")
+        title = _("This cannot be done now.") if err.status == 409 else _("Bad request")
+        if _wants_json():
+            return jsonify(error=err.code, message=message), err.status
+        return render_template("errors/error.html", code=err.status, title=title, message=message), err.status
 
     @app.errorhandler(CSRFError)
     def csrf_error(err):

@@ -39,6 +39,7 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from app.core.domain import DomainError
 from app.core.web import actor_for
 from app.core.enums import OPEN_STATUSES, ItemStatus, Source
 from app.core.i18n import STATUS_LABELS, item_name
@@ -103,7 +104,8 @@ del _key, _aliases, _alias
 _SCIENTIFIC = re.compile(r"^\d+(\.\d+)?E\+?\d+$", re.IGNORECASE)
 
 
-class AlreadyConfirmed(Exception):
+class AlreadyConfirmed(DomainError):
+    code = "already_confirmed"
     """The upload was confirmed before (by this or another operator)."""
 
 

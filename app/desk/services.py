@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from app.core.domain import DomainError
 from app.core.enums import Source
 from app.desk.models import ReasonTemplate
 from app.extensions import db
@@ -73,7 +74,8 @@ def _audit(checkpoint: Checkpoint, action: str, text: str, actor: Actor) -> None
                          actor_id=actor.user_id, actor=(actor.label or "")[:64], remote_addr=actor.remote_addr))
 
 
-class TemplateRefused(Exception):
+class TemplateRefused(DomainError):
+    code = "template_refused"
     """A template change that cannot be made (message for the operator)."""
 
 

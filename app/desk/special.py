@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
+from app.core.domain import DomainError
 from app.auth.models import User
 from app.core.enums import DONE_STATUSES, OPEN_STATUSES, ClearanceStatus, ItemStatus
 from app.desk.queries import DeskItem, _escape_like, _in_scope
@@ -247,7 +248,8 @@ def ready_colleges(checkpoint: Checkpoint, *, issued: bool = False) -> list[str]
         .distinct().order_by(Graduate.college)) if c]
 
 
-class NothingToIssue(Exception):
+class NothingToIssue(DomainError):
+    code = "nothing_to_issue"
     """The graduate has no issuable certificate at this checkpoint (message says why)."""
 
 
@@ -322,7 +324,8 @@ def waiver_view(graduate: Graduate) -> WaiverView:
     return WaiverView(sheet, rows, events)
 
 
-class WaiverRefused(Exception):
+class WaiverRefused(DomainError):
+    code = "waiver_refused"
     """The 缓交 change is not possible (message says why)."""
 
 

@@ -36,6 +36,7 @@ from typing import Any, Callable
 
 from flask_babel import gettext as _
 
+from app.core.domain import DomainError
 from app.core.enums import GraduateType
 from app.graduates import idcard
 from app.graduates.attributes import ATTRIBUTES
@@ -165,7 +166,9 @@ class ParsedRoster:
     header_row: int = 0
 
 
-class RosterFileError(Exception):
+class RosterFileError(DomainError):
+    code = "roster_file"
+    status = 400
     """The file cannot be read as a roster; the message is for the user."""
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
+from app.core.domain import DomainError
 from app.core.enums import DONE_STATUSES, OPEN_STATUSES, ItemStatus
 from app.core.time import utcnow
 from app.extensions import db
@@ -35,13 +36,11 @@ ANSWER_MAX = 500        # the operator's answer
 PER_PAGE = 30
 
 
-class AppealRefused(Exception):
+class AppealRefused(DomainError):
     """The use case cannot be done; ``message`` is for the user (already translated)."""
 
     def __init__(self, message: str, code: str = "refused"):
-        super().__init__(message)
-        self.message = message
-        self.code = code
+        super().__init__(message, code=code)
 
 
 def clean_text(text: str | None, limit: int, what: str) -> str:

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from flask_babel import format_datetime, gettext as _
 from markupsafe import Markup
 
+from app.core.domain import DomainError
 from app.core.enums import DONE_STATUSES, ClearanceStatus
 from app.core.time import utcnow
 from app.extensions import db
@@ -38,11 +39,9 @@ TOKEN_BYTES = 24          # secrets.token_urlsafe(24): 32 URL-safe characters, 1
 TOKEN_MAX_LEN = 64        # Clearance.slip_token's column size
 
 
-class SubmitRefused(Exception):
+class SubmitRefused(DomainError):
     def __init__(self, message: str, code: str):
-        super().__init__(message)
-        self.message = message
-        self.code = code
+        super().__init__(message, code=code)
 
 
 # ----------------------------------------------------------------------------- submit

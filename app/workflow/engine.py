@@ -39,6 +39,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
+from app.core.domain import DomainError
 from app.core.enums import ClearanceStatus, ItemStatus
 from app.graduates.attributes import ATTRIBUTE_NAMES
 from app.workflow import sandbox
@@ -46,13 +47,11 @@ from app.workflow import sandbox
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION  # noqa: E402
 
 
-class ActionRefused(Exception):
+class ActionRefused(DomainError):
     """An action that the engine rules forbid; ``code`` is stable, ``params`` fill the message."""
 
     def __init__(self, code: str, **params: Any):
-        super().__init__(code)
-        self.code = code
-        self.params = params
+        super().__init__("", code=code, **params)
 
 
 # --------------------------------------------------------------------------- sandbox

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from app.core.domain import DomainError
 from app.core.enums import ClearanceStatus, ItemStatus, Source
 from app.core.time import utcnow
 from app.extensions import db
@@ -51,14 +52,19 @@ class Actor:
         return cls(getattr(user, "id", None), label, source, remote_addr)
 
 
-class PublishRefused(Exception):
+class PublishRefused(DomainError):
+    code = "publish_refused"
+    status = 400
+
     def __init__(self, problems: list[Problem]):
         super().__init__("; ".join(p.message for p in problems))
         self.problems = problems
 
 
-class ConcurrentChange(Exception):
+class ConcurrentChange(DomainError):
     """Another transaction changed the clearance first (version check failed)."""
+
+    code = "concurrent_change"
 
 
 @dataclass
@@ -85,7 +91,9 @@ class BatchResult:
         return [o for o in self.outcomes if not o.ok]
 
 
-class BatchRefused(Exception):
+class BatchRefused(DomainError):
+    code = "batch_refused"
+
     def __init__(self, result: BatchResult):
         super().__init__(f"{len(result.failed)} of {len(result.outcomes)} refused")
         self.result = result
@@ -515,14 +523,12 @@ class ItemOutcome:
     new: str | None
 
 
-class ItemsRefused(Exception):
+class ItemsRefused(DomainError):
     """One of the items could not be changed: nothing was applied."""
 
     def __init__(self, key: str, code: str, message: str):
-        super().__init__(message)
+        super().__init__(message, code=code, item=key)
         self.key = key
-        self.code = code
-        self.message = message
 
 
 def apply_items(graduate_id: int, keys: Sequence[str], action: str, actor: Actor, *,
