@@ -12,13 +12,33 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
+def _way_out() -> str | None:
+    """Where the page's button leads: a page this person may open, never the page that failed
+    (None: the account has no page yet, e.g. a leader; the button logs out instead)."""
+    from flask import url_for
+    from flask_login import current_user
+
+    if not current_user.is_authenticated:
+        target = url_for("auth.login")
+    elif current_user.is_graduate:
+        target = url_for("portal.sheet")
+    elif current_user.has_role("operator", "admin"):
+        target = url_for("desk.index")
+    else:
+        return None
+    return None if target == request.path else target
+
+
 def init_app(app: Flask) -> None:
     def handler(code: int, title_fn):
         def handle(err):
             message = getattr(err, "description", "") if code not in (404, 500) else ""
+            if message == getattr(type(err), "description", None):
+                message = ""            # werkzeug's untranslated English default, never shown
             if _wants_json():
                 return jsonify(error=title_fn(), message=message), code
-            return render_template("errors/error.html", code=code, title=title_fn(), message=message), code
+            return render_template("errors/error.html", code=code, title=title_fn(), message=message,
+                                   way_out=_way_out()), code
         return handle
 
     app.register_error_handler(400, handler(400, lambda: _("Bad request")))
@@ -48,4 +68,5 @@ def init_app(app: Flask) -> None:
         msg = _("The form has expired or was sent from elsewhere. Please reload the page and try again.")
         if _wants_json():
             return jsonify(error="csrf", message=msg), 400
-        return render_template("errors/error.html", code=400, title=_("Bad request"), message=msg), 400
+        return render_template("errors/error.html", code=400, title=_("Bad request"), message=msg,
+                               way_out=_way_out()), 400
