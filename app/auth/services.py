@@ -32,6 +32,12 @@ class StaffPrincipal:
         self.user = user
 
     def get_id(self) -> str:
+        # the session version makes the id, so raising it ends every session issued before
+        return f"u:{self.user.id}:{self.user.session_version}"
+
+    @property
+    def account_key(self) -> str:
+        """The account, the same in every session (rate limits, audit)."""
         return f"u:{self.user.id}"
 
     def __getattr__(self, name: str) -> Any:
@@ -60,6 +66,10 @@ class GraduatePrincipal:
         return self._preloaded[name]
 
     def get_id(self) -> str:
+        return f"g:{self.graduate.id}:{self.graduate.session_version}"
+
+    @property
+    def account_key(self) -> str:
         return f"g:{self.graduate.id}"
 
     def __getattr__(self, name: str) -> Any:
@@ -102,20 +112,46 @@ def _graduate_select() -> sa.Select:
 
 
 def load_principal(ident: str):
-    kind, _, raw = (ident or "").partition(":")
-    if not raw.isdigit():
+    """Flask-Login's user loader: ``kind:id:session_version``. A session issued before the
+    account's version was raised (logout elsewhere, password change or reset, deactivation) is
+    not a login any more; nor is one without a version (issued before sessions had one)."""
+    kind, raw, version = ((ident or "").split(":") + ["", ""])[:3]
+    if not (raw.isdigit() and version.isdigit()):
         return None
     if kind == "u":
         user = db.session.get(User, int(raw))
-        return StaffPrincipal(user) if user is not None and user.active else None
+        if user is None or not user.active or user.session_version != int(version):
+            return None
+        return StaffPrincipal(user)
     if kind == "g":
         # the cohort and the registered preloads come along: one query per graduate request
         row = db.session.execute(_graduate_select(), {"gid": int(raw)}).first()
         if row is None:
             return None
         graduate, *values = row
+        if graduate.session_version != int(version):
+            return None
         return GraduatePrincipal(graduate, dict(zip(_GRADUATE_PRELOADS, values)))
     return None
+
+
+def end_sessions(account: User | Graduate) -> None:
+    """End every login session of ``account`` (this one included) from the next request on:
+    raise its session version in the database (one atomic UPDATE, so two at once both count).
+    The caller commits; a session that must go on logs in again with the new version."""
+    model = type(account)
+    db.session.execute(sa.update(model).where(model.id == account.id)
+                       .values(session_version=model.session_version + 1)
+                       .execution_options(synchronize_session=False))
+    db.session.flush()
+    db.session.refresh(account, ["session_version"])
+
+
+def deactivate_user(user: User) -> None:
+    """An admin ends a staff account: it cannot log in, and its open sessions end at once."""
+    user.active = False
+    end_sessions(user)
+    db.session.commit()
 
 
 def initial_password(graduate: Graduate) -> str:
@@ -150,7 +186,9 @@ def authenticate_graduate(student_no: str, password: str) -> Graduate | None:
 
 
 def set_graduate_password(graduate: Graduate, password: str) -> None:
+    """A new password; every session of the graduate ends (the caller logs the current one in again)."""
     graduate.password_hash = generate_password_hash(password)
+    end_sessions(graduate)
     db.session.commit()
 
 
@@ -168,6 +206,7 @@ def reset_graduate_password(student_no: str, id_card: str, remote_addr: str | No
     if not (given and hmac.compare_digest(given, (graduate.id_card or "").upper().encode())):
         return False
     graduate.password_hash = None
+    end_sessions(graduate)
     db.session.add(Event(graduate_id=graduate.id, action="password_reset", source="system",
                          actor=graduate.student_no[:64], remote_addr=(remote_addr or "")[:64] or None,
                          reason="forgot password: ID-card number matched"))
