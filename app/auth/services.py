@@ -158,12 +158,18 @@ def initial_password(graduate: Graduate) -> str:
     return (graduate.id_card or "")[-6:].upper()
 
 
+def _verify_once(stored_hash: str | None, password: str) -> bool:
+    """Exactly one password-hash verification on every path (unknown account, initial password,
+    own password, inactive account), so the answer's timing tells nothing about the account."""
+    ok = check_password_hash(stored_hash or _DUMMY_HASH, password or "")
+    return ok and stored_hash is not None
+
+
 def authenticate_staff(username: str, password: str) -> User | None:
     user = db.session.scalar(sa.select(User).where(User.username == (username or "").strip()))
-    if user is None or not user.active:
-        check_password_hash(_DUMMY_HASH, password or "")
-        return None
-    return user if user.check_password(password or "") else None
+    usable = user is not None and user.active
+    ok = _verify_once(user.password_hash if usable else None, password)
+    return user if usable and ok else None
 
 
 def find_graduate(student_no: str) -> Graduate | None:
@@ -176,13 +182,13 @@ def find_graduate(student_no: str) -> Graduate | None:
 def authenticate_graduate(student_no: str, password: str) -> Graduate | None:
     graduate = find_graduate(student_no)
     password = password or ""
+    ok = _verify_once(graduate.password_hash if graduate is not None else None, password)
     if graduate is None:
-        check_password_hash(_DUMMY_HASH, password)
         return None
-    if graduate.password_hash is None:
+    if graduate.password_hash is None:      # the initial password: compared, after the same hashing
         ok = hmac.compare_digest(password.strip().upper().encode(), initial_password(graduate).encode())
         return graduate if ok and password else None
-    return graduate if check_password_hash(graduate.password_hash, password) else None
+    return graduate if ok else None
 
 
 def set_graduate_password(graduate: Graduate, password: str) -> None:
@@ -196,10 +202,12 @@ def reset_graduate_password(student_no: str, id_card: str, remote_addr: str | No
     """忘记密码: restore the initial password if the full ID-card number matches; audited.
 
     The graduate must change it again at the next login. False tells nothing about which of
-    the two numbers was wrong (and no hashing is done on either path, so timing does not either).
+    the two numbers was wrong; every path costs one password-hash verification, as a login does,
+    so neither the timing nor the cost per try tells either.
     """
     graduate = find_graduate(student_no)
     given = (id_card or "").strip().upper().encode()
+    _verify_once(None, id_card or "")
     if graduate is None:
         hmac.compare_digest(given, b"0" * 18)
         return False
