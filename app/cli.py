@@ -206,6 +206,21 @@ def users_create(username: str, role: str, checkpoints: tuple[str, ...], display
     click.echo(f"created {user.username} ({user.role}{': ' + ', '.join(checkpoints) if checkpoints else ''})")
 
 
+@users_cli.command("deactivate")
+@click.argument("username")
+def users_deactivate(username: str) -> None:
+    """Deactivate a staff account: no more logins, and its open sessions end at once."""
+    from app.auth.models import User
+    from app.auth.services import deactivate_user
+
+    user = db.session.scalar(sa.select(User).where(User.username == username))
+    if user is None:
+        click.echo(f"error: no user {username!r}", err=True)
+        sys.exit(1)
+    deactivate_user(user)
+    click.echo(f"deactivated {user.username}; its sessions have ended")
+
+
 @cohorts_cli.command("create")
 @click.argument("year", type=int)
 @click.option("--name", default="")

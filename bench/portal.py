@@ -213,7 +213,7 @@ def server_times(app, sample: list[tuple[int, str, str]], warmup: int,
     def one(gid: int, student_no: str, name: str) -> tuple[float, float]:
         client = app.test_client()
         with client.session_transaction() as sess:
-            sess["_user_id"] = f"g:{gid}"
+            sess["_user_id"] = f"g:{gid}:0"
             sess["_fresh"] = True
         ctx = contextvars.Context()      # as in production: no app context leaks between requests
         if prof:

@@ -32,6 +32,9 @@ class User(db.Model):
     role: Mapped[str] = mapped_column(sa.String(16))
     password_hash: Mapped[str] = mapped_column(sa.String(256))
     active: Mapped[bool] = mapped_column(default=True)
+    # part of the login session's id: raising it ends every session of the account (logout,
+    # password change, deactivation); see app.auth.services.end_sessions
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
     # leaders: optional scope (college name); empty = whole school
     scope_college: Mapped[str] = mapped_column(sa.String(64), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

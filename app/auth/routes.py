@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -11,6 +11,7 @@ from app.auth.services import (
     StaffPrincipal,
     authenticate_graduate,
     authenticate_staff,
+    end_sessions,
     is_public_endpoint,
     reset_graduate_password,
     set_graduate_password,
@@ -48,6 +49,16 @@ def _home_for(principal) -> str:
     return url_for("desk.index")
 
 
+def _start_session(principal) -> None:
+    """Log ``principal`` in on a new session: nothing from before the login survives (the CSRF
+    token, flashed messages, anything a planted cookie carried) except the chosen language."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    login_user(principal)
+
+
 def _safe_next() -> str | None:
     """The ``next`` page Flask-Login asked for, if it is a path on this site (no open redirect)."""
     target = request.args.get("next") or ""
@@ -76,7 +87,7 @@ def login():
             # one message for every failure: it must not tell which field was wrong
             flash(_("Login failed: the account or the password is not right."), "danger")
         else:
-            login_user(principal)
+            _start_session(principal)
             if principal.is_graduate and principal.notifications_seen_at is None:
                 mark_seen(principal.id)     # first login: the sheet itself is the news; count from now on
             if principal.is_graduate and principal.must_change_password:
@@ -108,7 +119,13 @@ def reset_password():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    """Logging out ends every session of the account, not only this cookie (a copied cookie too)."""
+    if current_user.is_authenticated:
+        account = current_user.graduate if current_user.is_graduate else current_user.user
+        end_sessions(db.session.merge(account))
+        db.session.commit()
     logout_user()
+    session.clear()
     return redirect(url_for("auth.login"))
 
 
@@ -124,7 +141,9 @@ def change_password():
         elif form.new.data.upper() == (current_user.id_card or "")[-6:].upper():
             flash(_("Choose a password other than the initial one."), "danger")
         else:
-            set_graduate_password(db.session.merge(current_user.graduate), form.new.data)
+            graduate = db.session.merge(current_user.graduate)
+            set_graduate_password(graduate, form.new.data)      # ends every session of the graduate ...
+            _start_session(GraduatePrincipal(graduate))          # ... but this one goes on
             flash(_("Password changed."), "success")
             return redirect(url_for("portal.sheet"))
     return render_template("auth/change_password.html", form=form)

@@ -32,6 +32,12 @@ class StaffPrincipal:
         self.user = user
 
     def get_id(self) -> str:
+        # the session version makes the id, so raising it ends every session issued before
+        return f"u:{self.user.id}:{self.user.session_version}"
+
+    @property
+    def account_key(self) -> str:
+        """The account, the same in every session (rate limits, audit)."""
         return f"u:{self.user.id}"
 
     def __getattr__(self, name: str) -> Any:
@@ -60,6 +66,10 @@ class GraduatePrincipal:
         return self._preloaded[name]
 
     def get_id(self) -> str:
+        return f"g:{self.graduate.id}:{self.graduate.session_version}"
+
+    @property
+    def account_key(self) -> str:
         return f"g:{self.graduate.id}"
 
     def __getattr__(self, name: str) -> Any:
@@ -102,32 +112,64 @@ def _graduate_select() -> sa.Select:
 
 
 def load_principal(ident: str):
-    kind, _, raw = (ident or "").partition(":")
-    if not raw.isdigit():
+    """Flask-Login's user loader: ``kind:id:session_version``. A session issued before the
+    account's version was raised (logout elsewhere, password change or reset, deactivation) is
+    not a login any more; nor is one without a version (issued before sessions had one)."""
+    kind, raw, version = ((ident or "").split(":") + ["", ""])[:3]
+    if not (raw.isdigit() and version.isdigit()):
         return None
     if kind == "u":
         user = db.session.get(User, int(raw))
-        return StaffPrincipal(user) if user is not None and user.active else None
+        if user is None or not user.active or user.session_version != int(version):
+            return None
+        return StaffPrincipal(user)
     if kind == "g":
         # the cohort and the registered preloads come along: one query per graduate request
         row = db.session.execute(_graduate_select(), {"gid": int(raw)}).first()
         if row is None:
             return None
         graduate, *values = row
+        if graduate.session_version != int(version):
+            return None
         return GraduatePrincipal(graduate, dict(zip(_GRADUATE_PRELOADS, values)))
     return None
+
+
+def end_sessions(account: User | Graduate) -> None:
+    """End every login session of ``account`` (this one included) from the next request on:
+    raise its session version in the database (one atomic UPDATE, so two at once both count).
+    The caller commits; a session that must go on logs in again with the new version."""
+    model = type(account)
+    db.session.execute(sa.update(model).where(model.id == account.id)
+                       .values(session_version=model.session_version + 1)
+                       .execution_options(synchronize_session=False))
+    db.session.flush()
+    db.session.refresh(account, ["session_version"])
+
+
+def deactivate_user(user: User) -> None:
+    """An admin ends a staff account: it cannot log in, and its open sessions end at once."""
+    user.active = False
+    end_sessions(user)
+    db.session.commit()
 
 
 def initial_password(graduate: Graduate) -> str:
     return (graduate.id_card or "")[-6:].upper()
 
 
+def _verify_once(stored_hash: str | None, password: str) -> bool:
+    """Exactly one password-hash verification on every path (unknown account, initial password,
+    own password, inactive account), so the answer's timing tells nothing about the account."""
+    ok = check_password_hash(stored_hash or _DUMMY_HASH, password or "")
+    return ok and stored_hash is not None
+
+
 def authenticate_staff(username: str, password: str) -> User | None:
     user = db.session.scalar(sa.select(User).where(User.username == (username or "").strip()))
-    if user is None or not user.active:
-        check_password_hash(_DUMMY_HASH, password or "")
-        return None
-    return user if user.check_password(password or "") else None
+    usable = user is not None and user.active
+    ok = _verify_once(user.password_hash if usable else None, password)
+    return user if usable and ok else None
 
 
 def find_graduate(student_no: str) -> Graduate | None:
@@ -140,17 +182,19 @@ def find_graduate(student_no: str) -> Graduate | None:
 def authenticate_graduate(student_no: str, password: str) -> Graduate | None:
     graduate = find_graduate(student_no)
     password = password or ""
+    ok = _verify_once(graduate.password_hash if graduate is not None else None, password)
     if graduate is None:
-        check_password_hash(_DUMMY_HASH, password)
         return None
-    if graduate.password_hash is None:
+    if graduate.password_hash is None:      # the initial password: compared, after the same hashing
         ok = hmac.compare_digest(password.strip().upper().encode(), initial_password(graduate).encode())
         return graduate if ok and password else None
-    return graduate if check_password_hash(graduate.password_hash, password) else None
+    return graduate if ok else None
 
 
 def set_graduate_password(graduate: Graduate, password: str) -> None:
+    """A new password; every session of the graduate ends (the caller logs the current one in again)."""
     graduate.password_hash = generate_password_hash(password)
+    end_sessions(graduate)
     db.session.commit()
 
 
@@ -158,16 +202,19 @@ def reset_graduate_password(student_no: str, id_card: str, remote_addr: str | No
     """忘记密码: restore the initial password if the full ID-card number matches; audited.
 
     The graduate must change it again at the next login. False tells nothing about which of
-    the two numbers was wrong (and no hashing is done on either path, so timing does not either).
+    the two numbers was wrong; every path costs one password-hash verification, as a login does,
+    so neither the timing nor the cost per try tells either.
     """
     graduate = find_graduate(student_no)
     given = (id_card or "").strip().upper().encode()
+    _verify_once(None, id_card or "")
     if graduate is None:
         hmac.compare_digest(given, b"0" * 18)
         return False
     if not (given and hmac.compare_digest(given, (graduate.id_card or "").upper().encode())):
         return False
     graduate.password_hash = None
+    end_sessions(graduate)
     db.session.add(Event(graduate_id=graduate.id, action="password_reset", source="system",
                          actor=graduate.student_no[:64], remote_addr=(remote_addr or "")[:64] or None,
                          reason="forgot password: ID-card number matched"))

@@ -78,6 +78,9 @@ class Graduate(db.Model):
     # NULL means "initial password": the last 6 characters of the ID-card number,
     # which must be changed at first login. Saves hashing 20,000 passwords at import.
     password_hash: Mapped[str | None] = mapped_column(sa.String(256))
+    # part of the login session's id: raising it ends every session of the graduate (logout,
+    # password change or reset); see app.auth.services.end_sessions
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
     # notifications: changes after this moment are "new" (badge in the header)
     notifications_seen_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

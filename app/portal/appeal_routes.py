@@ -29,7 +29,7 @@ bp.add_app_template_global(window_open, "lx_window_open")
 
 
 def _graduate_key() -> str:
-    return "appeal:" + (current_user.get_id() if current_user.is_authenticated else "anonymous")
+    return "appeal:" + (current_user.account_key if current_user.is_authenticated else "anonymous")
 
 
 def _sheet_item(task_key: str):
